@@ -1,0 +1,69 @@
+"""cwmetrics_core: a sans-IO engine for CloudWatch PutMetricData.
+
+``cwmetrics_core`` performs no I/O, starts no threads, and never reads a clock: you pass
+``now``. It takes metric events, aggregates them (distinct values with counts, or
+statistic sets) per series and period, and emits ready-to-send PutMetricData requests
+that respect every CloudWatch limit, measured on the exact encoded body. It imports only
+the standard library.
+"""
+
+import contextlib
+
+from ._config import CoreConfig
+from ._core import CoreState, CoreStats, FailureAction, MetricsCore
+from ._errors import (
+    CoreStateError,
+    CWMetricsError,
+    InvalidConfigError,
+    InvalidMetricError,
+    MetricTypeError,
+    UsageError,
+)
+from ._events import MetricEvent, PutStatisticSet, PutValue
+from ._flow import ABANDONED, send_flow
+from ._limits import Limits
+from ._model import Batch, MetricDatum, MetricKey, PutMetricDataRequest, Unit, parse_unit
+from ._retry import Disposition, RetryPolicy, SendOutcome
+from ._wire import JSON_TARGET, WireFormat, encoder_for
+
+__all__ = [
+    "ABANDONED",
+    "JSON_TARGET",
+    "Batch",
+    "CWMetricsError",
+    "CoreConfig",
+    "CoreState",
+    "CoreStateError",
+    "CoreStats",
+    "Disposition",
+    "FailureAction",
+    "InvalidConfigError",
+    "InvalidMetricError",
+    "Limits",
+    "MetricDatum",
+    "MetricEvent",
+    "MetricKey",
+    "MetricTypeError",
+    "MetricsCore",
+    "PutMetricDataRequest",
+    "PutStatisticSet",
+    "PutValue",
+    "RetryPolicy",
+    "SendOutcome",
+    "Unit",
+    "UsageError",
+    "WireFormat",
+    "encoder_for",
+    "parse_unit",
+    "send_flow",
+]
+
+__version__ = "1.0.0.dev0"
+
+# Present public names as members of the package (httpx does the same).
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("cwmetrics_core."):
+        with contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = "cwmetrics_core"
+del _name, _obj, contextlib

@@ -1,0 +1,87 @@
+"""Every CloudWatch limit the project enforces, in one table.
+
+The constants are the service's documented values; :class:`Limits` is the subset the
+packer takes as configuration, so a sink with other limits (the Embedded Metric Format
+allows 100 metrics per document and 100 values per metric) can reuse the same packer.
+Checks elsewhere import these names; no limit is written down twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._errors import InvalidConfigError
+
+__all__ = [
+    "MAX_DATUMS_PER_REQUEST",
+    "MAX_VALUES_PER_DATUM",
+    "MAX_DIMENSIONS",
+    "MAX_REQUEST_BYTES",
+    "MAX_NAME_LENGTH",
+    "MAX_DIMENSION_VALUE_LENGTH",
+    "MAX_VALUE",
+    "MIN_NONZERO_VALUE",
+    "MAX_TIMESTAMP_AGE",
+    "MAX_TIMESTAMP_AHEAD",
+    "STORAGE_RESOLUTIONS",
+    "MAX_EPOCH_SECONDS",
+    "Limits",
+]
+
+#: Datums (``MetricData`` entries) in one PutMetricData request.
+MAX_DATUMS_PER_REQUEST = 1000
+#: ``Values`` (and ``Counts``) entries in one datum.
+MAX_VALUES_PER_DATUM = 150
+#: Dimensions on one metric.
+MAX_DIMENSIONS = 30
+#: Request body size, uncompressed. AWS documents "1 MB"; the CloudWatch agent packs to
+#: 1,000,000 bytes, and so do we by default, which also fits a 1 MiB reading.
+MAX_REQUEST_BYTES = 1_000_000
+#: Namespace, metric name and dimension name length (characters).
+MAX_NAME_LENGTH = 255
+#: Dimension value length (characters).
+MAX_DIMENSION_VALUE_LENGTH = 1024
+#: Largest magnitude CloudWatch accepts for a value (2**360).
+MAX_VALUE = 2.0**360
+#: Smallest non-zero magnitude CloudWatch accepts (2**-360).
+MIN_NONZERO_VALUE = 2.0**-360
+#: How far back a datum's timestamp may lie (two weeks, seconds).
+MAX_TIMESTAMP_AGE = 14 * 86400.0
+#: How far ahead a datum's timestamp may lie (two hours, seconds).
+MAX_TIMESTAMP_AHEAD = 2 * 3600.0
+#: The two storage resolutions CloudWatch supports (seconds).
+STORAGE_RESOLUTIONS = (1, 60)
+#: Sanity bound for epoch-seconds timestamps (year 5138): catches milliseconds passed as seconds.
+MAX_EPOCH_SECONDS = 1e11
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits the packer applies to each request it builds.
+
+    Defaults are CloudWatch's. Lower values are allowed (and useful in tests or for other
+    sinks); values above CloudWatch's are allowed too, for sinks that accept more, but are
+    the caller's responsibility.
+
+    Raises:
+        InvalidConfigError: a limit that is not a positive integer.
+    """
+
+    #: Maximum datums per request.
+    max_datums_per_request: int = MAX_DATUMS_PER_REQUEST
+    #: Maximum ``Values``/``Counts`` entries per datum.
+    max_values_per_datum: int = MAX_VALUES_PER_DATUM
+    #: Maximum dimensions per metric.
+    max_dimensions: int = MAX_DIMENSIONS
+    #: Maximum encoded request body size in bytes, measured on the exact body.
+    max_request_bytes: int = MAX_REQUEST_BYTES
+
+    def __post_init__(self) -> None:
+        for name in ("max_datums_per_request", "max_values_per_datum", "max_request_bytes"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise InvalidConfigError(f"Limits.{name}", value, "must be an int >= 1")
+        if type(self.max_dimensions) is not int or self.max_dimensions < 0:
+            raise InvalidConfigError(
+                "Limits.max_dimensions", self.max_dimensions, "must be an int >= 0"
+            )

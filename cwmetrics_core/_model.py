@@ -1,0 +1,387 @@
+"""Value classes: units, metric keys (validated once), datums, requests and batches."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ._errors import InvalidMetricError, MetricTypeError
+from ._limits import (
+    MAX_DIMENSION_VALUE_LENGTH,
+    MAX_DIMENSIONS,
+    MAX_NAME_LENGTH,
+    STORAGE_RESOLUTIONS,
+)
+
+if TYPE_CHECKING:
+    from ._wire import WireFormat
+
+__all__ = ["Unit", "MetricKey", "MetricDatum", "PutMetricDataRequest", "Batch", "DimensionsLike"]
+
+#: What a ``dimensions`` argument may be: a mapping, or an iterable of ``(name, value)`` pairs.
+DimensionsLike = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+class Unit(str, enum.Enum):
+    """CloudWatch's ``StandardUnit`` values. ``Unit("Milliseconds")`` parses the wire name."""
+
+    SECONDS = "Seconds"
+    MICROSECONDS = "Microseconds"
+    MILLISECONDS = "Milliseconds"
+    BYTES = "Bytes"
+    KILOBYTES = "Kilobytes"
+    MEGABYTES = "Megabytes"
+    GIGABYTES = "Gigabytes"
+    TERABYTES = "Terabytes"
+    BITS = "Bits"
+    KILOBITS = "Kilobits"
+    MEGABITS = "Megabits"
+    GIGABITS = "Gigabits"
+    TERABITS = "Terabits"
+    PERCENT = "Percent"
+    COUNT = "Count"
+    BYTES_PER_SECOND = "Bytes/Second"
+    KILOBYTES_PER_SECOND = "Kilobytes/Second"
+    MEGABYTES_PER_SECOND = "Megabytes/Second"
+    GIGABYTES_PER_SECOND = "Gigabytes/Second"
+    TERABYTES_PER_SECOND = "Terabytes/Second"
+    BITS_PER_SECOND = "Bits/Second"
+    KILOBITS_PER_SECOND = "Kilobits/Second"
+    MEGABITS_PER_SECOND = "Megabits/Second"
+    GIGABITS_PER_SECOND = "Gigabits/Second"
+    TERABITS_PER_SECOND = "Terabits/Second"
+    COUNT_PER_SECOND = "Count/Second"
+    NONE = "None"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_UNITS_BY_NAME: dict[str, Unit] = {u.value: u for u in Unit}
+_UNITS_BY_NAME.update({u.value.lower(): u for u in Unit})
+
+
+def parse_unit(unit: object, field: str = "Unit") -> Unit:
+    """Return the :class:`Unit` for ``unit`` (a Unit, its wire name, any case; None = NONE).
+
+    Raises:
+        InvalidMetricError: an unknown unit name.
+        MetricTypeError: not a string or Unit.
+    """
+    if isinstance(unit, Unit):
+        return unit
+    if unit is None:
+        return Unit.NONE
+    if not isinstance(unit, str):
+        raise MetricTypeError(field, unit, "must be a Unit or one of CloudWatch's unit names")
+    found = _UNITS_BY_NAME.get(unit) or _UNITS_BY_NAME.get(unit.lower())
+    if found is None:
+        raise InvalidMetricError(
+            field, unit, "unknown unit; expected one of: " + ", ".join(u.value for u in Unit)
+        )
+    return found
+
+
+def _check_text(field: str, value: object, max_len: int, *, ascii_only: bool) -> str:
+    if not isinstance(value, str):
+        raise MetricTypeError(field, value, "must be a str")
+    if not 1 <= len(value) <= max_len:
+        raise InvalidMetricError(field, value, f"length {len(value)} outside 1..{max_len}")
+    if value.isspace():
+        raise InvalidMetricError(field, value, "must contain a non-whitespace character")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidMetricError(field, value, "must not contain ASCII control characters")
+    if ascii_only and not value.isascii():
+        raise InvalidMetricError(field, value, "must contain only ASCII characters")
+    return value
+
+
+def check_namespace(namespace: object) -> str:
+    """Validate a CloudWatch namespace and return it.
+
+    Raises:
+        InvalidMetricError: empty, longer than 255, non-ASCII, starting with ``:`` or ``AWS/``.
+    """
+    ns = _check_text("Namespace", namespace, MAX_NAME_LENGTH, ascii_only=True)
+    if ns.startswith(":"):
+        raise InvalidMetricError("Namespace", ns, "must not start with ':'")
+    if ns.startswith("AWS/"):
+        raise InvalidMetricError("Namespace", ns, "'AWS/' namespaces are reserved for AWS")
+    return ns
+
+
+def _normalise_dimensions(dimensions: object) -> tuple[tuple[str, str], ...]:
+    if isinstance(dimensions, Mapping):
+        pairs: list[Any] = list(dimensions.items())
+    elif isinstance(dimensions, (str, bytes)) or not isinstance(dimensions, Iterable):
+        raise MetricTypeError(
+            "Dimensions", dimensions, "must be a mapping or an iterable of (name, value) pairs"
+        )
+    else:
+        pairs = list(dimensions)
+    if len(pairs) > MAX_DIMENSIONS:
+        raise InvalidMetricError(
+            "Dimensions", dimensions, f"{len(pairs)} dimensions; at most {MAX_DIMENSIONS} allowed"
+        )
+    seen: dict[str, str] = {}
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise MetricTypeError(f"Dimensions[{i}]", pair, "must be a (name, value) pair")
+        name = _check_text(f"Dimensions[{i}].Name", pair[0], MAX_NAME_LENGTH, ascii_only=True)
+        if name.startswith(":"):
+            raise InvalidMetricError(f"Dimensions[{i}].Name", name, "must not start with ':'")
+        value = _check_text(
+            f"Dimensions[{name}].Value", pair[1], MAX_DIMENSION_VALUE_LENGTH, ascii_only=True
+        )
+        if name in seen:
+            raise InvalidMetricError(f"Dimensions[{i}].Name", name, "duplicate dimension name")
+        seen[name] = value
+    return tuple(sorted(seen.items()))
+
+
+class MetricKey:
+    """Identity of one CloudWatch time series, validated once on construction.
+
+    Build a key once and reuse it: recording with a ready key costs a few dict operations.
+    Dimension order never creates a new series (dimensions are stored sorted by name).
+    Keys are immutable, hashable and compare by value.
+
+    Args:
+        namespace: CloudWatch namespace, 1-255 ASCII characters, not ``AWS/...``.
+        name: metric name, 1-255 characters.
+        dimensions: a mapping or ``(name, value)`` pairs; at most 30; names 1-255 and
+            values 1-1024 ASCII characters.
+        unit: a :class:`Unit` or its wire name (``"Milliseconds"``); default ``None``.
+        storage_resolution: 60 (standard) or 1 (high resolution), seconds.
+
+    Raises:
+        InvalidMetricError: any field CloudWatch would reject (the message names the
+            field, the value and the limit).
+        MetricTypeError: a field of the wrong type.
+    """
+
+    __slots__ = ("_cache", "_hash", "dimensions", "name", "namespace", "storage_resolution", "unit")
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+    unit: Unit
+    storage_resolution: int
+    _hash: int
+    _cache: dict[Any, Any]
+
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: DimensionsLike = (),
+        unit: Unit | str = Unit.NONE,
+        storage_resolution: int = 60,
+    ) -> None:
+        ns = check_namespace(namespace)
+        metric_name = _check_text("MetricName", name, MAX_NAME_LENGTH, ascii_only=False)
+        dims = _normalise_dimensions(dimensions)
+        parsed_unit = parse_unit(unit)
+        if type(storage_resolution) is not int or storage_resolution not in STORAGE_RESOLUTIONS:
+            if isinstance(storage_resolution, float) and storage_resolution in STORAGE_RESOLUTIONS:
+                storage_resolution = int(storage_resolution)
+            else:
+                raise InvalidMetricError(
+                    "StorageResolution", storage_resolution, "must be 1 or 60 (seconds)"
+                )
+        setter = object.__setattr__
+        setter(self, "namespace", ns)
+        setter(self, "name", metric_name)
+        setter(self, "dimensions", dims)
+        setter(self, "unit", parsed_unit)
+        setter(self, "storage_resolution", storage_resolution)
+        setter(self, "_hash", hash((ns, metric_name, dims, parsed_unit, storage_resolution)))
+        setter(self, "_cache", {})
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"MetricKey is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"MetricKey is immutable; cannot delete {name!r}")
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, MetricKey):
+            return NotImplemented
+        return (
+            self._hash == other._hash
+            and self.namespace == other.namespace
+            and self.name == other.name
+            and self.dimensions == other.dimensions
+            and self.unit is other.unit
+            and self.storage_resolution == other.storage_resolution
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"MetricKey(namespace={self.namespace!r}, name={self.name!r}, "
+            f"dimensions={dict(self.dimensions)!r}, unit={self.unit.value!r}, "
+            f"storage_resolution={self.storage_resolution})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            MetricKey,
+            (self.namespace, self.name, self.dimensions, self.unit, self.storage_resolution),
+        )
+
+    def with_dimensions(self, dimensions: DimensionsLike) -> MetricKey:
+        """Return a key like this one with ``dimensions`` merged over its own.
+
+        Raises:
+            InvalidMetricError: as the constructor.
+        """
+        merged = dict(self.dimensions)
+        merged.update(dict(dimensions) if isinstance(dimensions, Mapping) else dimensions)
+        return MetricKey(self.namespace, self.name, merged, self.unit, self.storage_resolution)
+
+
+class MetricDatum:
+    """One ``MetricData`` entry of a request: a key, a period timestamp and its data.
+
+    Exactly one of ``values`` (with ``counts``, ``None`` meaning all ones) or
+    ``statistics`` (``(sample_count, sum, minimum, maximum)``) is set.
+    """
+
+    __slots__ = ("attempts", "counts", "key", "samples", "statistics", "timestamp", "values")
+
+    def __init__(
+        self,
+        key: MetricKey,
+        timestamp: float,
+        values: tuple[float, ...] | None = None,
+        counts: tuple[float, ...] | None = None,
+        statistics: tuple[float, float, float, float] | None = None,
+    ) -> None:
+        self.key = key
+        self.timestamp = timestamp
+        self.values = values
+        self.counts = counts
+        self.statistics = statistics
+        #: How many times this datum was handed out and came back failed.
+        self.attempts = 0
+        if statistics is not None:
+            self.samples: float = statistics[0]
+        elif counts is not None:
+            self.samples = math.fsum(counts)
+        else:
+            self.samples = float(len(values or ()))
+
+    def __repr__(self) -> str:
+        data = (
+            f"statistics={self.statistics!r}"
+            if self.statistics is not None
+            else f"values={len(self.values or ())}, samples={self.samples:g}"
+        )
+        return f"MetricDatum({self.key!r}, timestamp={self.timestamp:g}, {data})"
+
+    def to_params(self) -> dict[str, Any]:
+        """The datum as boto3 ``put_metric_data`` ``MetricData`` entry."""
+        key = self.key
+        entry: dict[str, Any] = {"MetricName": key.name}
+        if key.dimensions:
+            entry["Dimensions"] = [{"Name": n, "Value": v} for n, v in key.dimensions]
+        entry["Timestamp"] = int(self.timestamp)
+        if self.statistics is not None:
+            count, total, low, high = self.statistics
+            entry["StatisticValues"] = {
+                "SampleCount": count,
+                "Sum": total,
+                "Minimum": low,
+                "Maximum": high,
+            }
+        else:
+            entry["Values"] = list(self.values or ())
+            if self.counts is not None:
+                entry["Counts"] = list(self.counts)
+        if key.unit is not Unit.NONE:
+            entry["Unit"] = key.unit.value
+        if key.storage_resolution != 60:
+            entry["StorageResolution"] = key.storage_resolution
+        return entry
+
+
+class PutMetricDataRequest:
+    """A ready-to-send PutMetricData request, within every limit, encoded once.
+
+    Attributes:
+        namespace: the request's namespace (requests never mix namespaces).
+        datums: the datums, in wire order.
+        body: the exact encoded body in ``wire_format`` (what the packer measured).
+        wire_format: the encoding of ``body``.
+        headers: the protocol headers a raw HTTP transport must send with ``body``
+            (``Content-Type`` and, for JSON, ``X-Amz-Target``).
+        samples: total sample count carried (sum of counts / sample counts).
+    """
+
+    __slots__ = ("_params", "body", "datums", "headers", "namespace", "samples", "wire_format")
+
+    def __init__(
+        self,
+        namespace: str,
+        datums: tuple[MetricDatum, ...],
+        body: bytes,
+        wire_format: WireFormat,
+        headers: dict[str, str],
+    ) -> None:
+        self.namespace = namespace
+        self.datums = datums
+        self.body = body
+        self.wire_format = wire_format
+        self.headers = headers
+        self.samples = math.fsum(d.samples for d in datums)
+        self._params: dict[str, Any] | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments for boto3's ``client.put_metric_data(**params)`` (built lazily).
+
+        Encoding these params with botocore gives byte-for-byte the body the core measured
+        for :attr:`WireFormat.BOTOCORE_JSON` and :attr:`WireFormat.QUERY`.
+        """
+        if self._params is None:
+            self._params = {
+                "Namespace": self.namespace,
+                "MetricData": [d.to_params() for d in self.datums],
+            }
+        return self._params
+
+    def __len__(self) -> int:
+        return len(self.datums)
+
+    def __repr__(self) -> str:
+        return (
+            f"PutMetricDataRequest(namespace={self.namespace!r}, datums={len(self.datums)}, "
+            f"bytes={len(self.body)}, wire_format={self.wire_format.value!r})"
+        )
+
+
+class Batch:
+    """A request handed out by the core, in flight until ``ack()`` or ``failed()``.
+
+    Attributes:
+        id: unique (per core) batch number.
+        request: the :class:`PutMetricDataRequest` to send.
+        attempt: 1 for a first send; higher when the datums were sent before and failed.
+    """
+
+    __slots__ = ("attempt", "id", "request")
+
+    def __init__(self, id: int, request: PutMetricDataRequest, attempt: int) -> None:
+        self.id = id
+        self.request = request
+        self.attempt = attempt
+
+    def __repr__(self) -> str:
+        return f"Batch(id={self.id}, attempt={self.attempt}, request={self.request!r})"

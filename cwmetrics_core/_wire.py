@@ -1,0 +1,196 @@
+"""Pure wire encoders: datums to PutMetricData bodies, byte for byte.
+
+Three encodings of the same datums:
+
+* :attr:`WireFormat.JSON`: compact AWS JSON 1.0, what the raw HTTP transport sends
+  (``X-Amz-Target: GraniteServiceVersion20100801.PutMetricData``).
+* :attr:`WireFormat.BOTOCORE_JSON`: AWS JSON 1.0 exactly as botocore >= 1.43 serializes the
+  request's ``params`` (``json.dumps`` default separators).
+* :attr:`WireFormat.QUERY`: the query-protocol form body, exactly as botocore 1.40 (the
+  version aioboto3 15.5 pins) serializes the same ``params``.
+
+Every encoding is ASCII (JSON escapes non-ASCII, the form body percent-encodes it), so
+``len(text)`` is the byte size: the packer measures exactly what goes on the wire. Per-key
+fragments are computed once and cached on the :class:`~cwmetrics_core.MetricKey`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import datetime, timezone
+from urllib.parse import quote_plus
+
+from ._model import MetricDatum, MetricKey, Unit
+
+__all__ = ["WireFormat", "Encoder", "encoder_for", "JSON_TARGET"]
+
+#: ``X-Amz-Target`` of PutMetricData in AWS JSON 1.0.
+JSON_TARGET = "GraniteServiceVersion20100801.PutMetricData"
+
+_float_repr = float.__repr__
+
+
+class WireFormat(str, enum.Enum):
+    """The body encoding a transport sends; the packer measures 1 MB in it."""
+
+    JSON = "json"
+    BOTOCORE_JSON = "botocore-json"
+    QUERY = "query"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Encoder:
+    """Encodes one request as ``prefix + fragment(d1, 1) + item_sep + ... + suffix``.
+
+    Subclasses are stateless apart from configuration; :func:`encoder_for` returns shared
+    instances.
+    """
+
+    wire_format: WireFormat
+    item_sep: str
+    suffix: str
+    headers: dict[str, str]
+
+    def prefix(self, namespace: str) -> str:
+        """The body text before the first datum."""
+        raise NotImplementedError
+
+    def fragment(self, datum: MetricDatum, index: int) -> str:
+        """The text of ``datum`` at 1-based position ``index`` in the request."""
+        raise NotImplementedError
+
+    def encode(self, namespace: str, datums: list[MetricDatum]) -> bytes:
+        """Encode a whole request (no limit checks; the packer does those)."""
+        frags = [self.fragment(d, i) for i, d in enumerate(datums, 1)]
+        return (self.prefix(namespace) + self.item_sep.join(frags) + self.suffix).encode("ascii")
+
+
+class _JsonEncoder(Encoder):
+    def __init__(self, wire_format: WireFormat, item_sep: str, key_sep: str) -> None:
+        self.wire_format = wire_format
+        self.item_sep = item_sep
+        self._key_sep = key_sep
+        self.suffix = "]}"
+        self.headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": JSON_TARGET,
+        }
+
+    def _q(self, name: str) -> str:
+        return '"' + name + '"' + self._key_sep
+
+    def prefix(self, namespace: str) -> str:
+        return "{" + self._q("Namespace") + json.dumps(namespace) + self.item_sep + (
+            self._q("MetricData") + "["
+        )
+
+    def _key_parts(self, key: MetricKey) -> tuple[str, str]:
+        cached: tuple[str, str] | None = key._cache.get(self.wire_format)
+        if cached is not None:
+            return cached
+        sep, q = self.item_sep, self._q
+        head = "{" + q("MetricName") + json.dumps(key.name)
+        if key.dimensions:
+            dims = sep.join(
+                "{" + q("Name") + json.dumps(n) + sep + q("Value") + json.dumps(v) + "}"
+                for n, v in key.dimensions
+            )
+            head += sep + q("Dimensions") + "[" + dims + "]"
+        head += sep + q("Timestamp")
+        tail = ""
+        if key.unit is not Unit.NONE:
+            tail += sep + q("Unit") + json.dumps(key.unit.value)
+        if key.storage_resolution != 60:
+            tail += sep + q("StorageResolution") + str(key.storage_resolution)
+        tail += "}"
+        key._cache[self.wire_format] = (head, tail)
+        return head, tail
+
+    def fragment(self, datum: MetricDatum, index: int) -> str:
+        head, tail = self._key_parts(datum.key)
+        sep, q = self.item_sep, self._q
+        if datum.statistics is not None:
+            count, total, low, high = datum.statistics
+            data = (
+                q("StatisticValues") + "{" + q("SampleCount") + _float_repr(count) + sep
+                + q("Sum") + _float_repr(total) + sep + q("Minimum") + _float_repr(low) + sep
+                + q("Maximum") + _float_repr(high) + "}"
+            )
+        else:
+            data = q("Values") + "[" + sep.join(map(_float_repr, datum.values or ())) + "]"
+            if datum.counts is not None:
+                data += sep + q("Counts") + "[" + sep.join(map(_float_repr, datum.counts)) + "]"
+        return head + str(int(datum.timestamp)) + sep + data + tail
+
+
+def _qnum(value: float) -> str:
+    text = _float_repr(value)
+    return text.replace("+", "%2B") if "+" in text else text
+
+
+def _iso8601(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H%%3A%M%%3A%SZ")
+
+
+class _QueryEncoder(Encoder):
+    wire_format = WireFormat.QUERY
+    item_sep = ""
+    suffix = ""
+    def __init__(self) -> None:
+        self.headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+
+    def prefix(self, namespace: str) -> str:
+        return "Action=PutMetricData&Version=2010-08-01&Namespace=" + quote_plus(namespace)
+
+    @staticmethod
+    def _key_parts(key: MetricKey) -> tuple[list[str], list[str]]:
+        cached: tuple[list[str], list[str]] | None = key._cache.get(WireFormat.QUERY)
+        if cached is not None:
+            return cached
+        head = ["MetricName=" + quote_plus(key.name)]
+        for j, (n, v) in enumerate(key.dimensions, 1):
+            head.append(f"Dimensions.member.{j}.Name=" + quote_plus(n))
+            head.append(f"Dimensions.member.{j}.Value=" + quote_plus(v))
+        tail = []
+        if key.unit is not Unit.NONE:
+            tail.append("Unit=" + quote_plus(key.unit.value))
+        if key.storage_resolution != 60:
+            tail.append(f"StorageResolution={key.storage_resolution}")
+        key._cache[WireFormat.QUERY] = (head, tail)
+        return head, tail
+
+    def fragment(self, datum: MetricDatum, index: int) -> str:
+        head, tail = self._key_parts(datum.key)
+        p = f"&MetricData.member.{index}."
+        parts = [p + h for h in head]
+        parts.append(p + "Timestamp=" + _iso8601(datum.timestamp))
+        if datum.statistics is not None:
+            count, total, low, high = datum.statistics
+            s = p + "StatisticValues."
+            parts.append(s + "SampleCount=" + _qnum(count))
+            parts.append(s + "Sum=" + _qnum(total))
+            parts.append(s + "Minimum=" + _qnum(low))
+            parts.append(s + "Maximum=" + _qnum(high))
+        else:
+            v = p + "Values.member."
+            parts.extend(f"{v}{k}={_qnum(x)}" for k, x in enumerate(datum.values or (), 1))
+            if datum.counts is not None:
+                c = p + "Counts.member."
+                parts.extend(f"{c}{k}={_qnum(x)}" for k, x in enumerate(datum.counts, 1))
+        parts.extend(p + t for t in tail)
+        return "".join(parts)
+
+
+_ENCODERS: dict[WireFormat, Encoder] = {
+    WireFormat.JSON: _JsonEncoder(WireFormat.JSON, ",", ":"),
+    WireFormat.BOTOCORE_JSON: _JsonEncoder(WireFormat.BOTOCORE_JSON, ", ", ": "),
+    WireFormat.QUERY: _QueryEncoder(),
+}
+
+
+def encoder_for(wire_format: WireFormat | str) -> Encoder:
+    """The shared encoder for ``wire_format`` (a :class:`WireFormat` or its value)."""
+    return _ENCODERS[WireFormat(wire_format)]
