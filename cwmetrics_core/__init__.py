@@ -19,10 +19,19 @@ from ._errors import (
     MetricTypeError,
     UsageError,
 )
-from ._events import MetricEvent, PutStatisticSet, PutValue
+from ._events import MetricEvent, PutStatisticSet, PutValue, check_timestamp, check_value
 from ._flow import ABANDONED, send_flow
 from ._limits import Limits
-from ._model import Batch, MetricDatum, MetricKey, PutMetricDataRequest, Unit, parse_unit
+from ._model import (
+    Batch,
+    MetricDatum,
+    MetricKey,
+    PutMetricDataRequest,
+    Unit,
+    check_namespace,
+    normalise_dimensions,
+    parse_unit,
+)
 from ._retry import Disposition, RetryPolicy, SendOutcome
 from ._wire import JSON_TARGET, WireFormat, encoder_for
 
@@ -53,7 +62,11 @@ __all__ = [
     "Unit",
     "UsageError",
     "WireFormat",
+    "check_namespace",
+    "check_timestamp",
+    "check_value",
     "encoder_for",
+    "normalise_dimensions",
     "parse_unit",
     "send_flow",
 ]

@@ -26,10 +26,10 @@ from ._events import (
     check_statistics,
     check_timestamp,
 )
-from ._limits import MAX_EPOCH_SECONDS, MAX_VALUE, MIN_NONZERO_VALUE
+from ._limits import MAX_VALUE
 from ._model import Batch, MetricDatum, MetricKey, PutMetricDataRequest
 from ._retry import Disposition, SendOutcome
-from ._wire import encoder_for
+from ._wire import WireFormat, encoder_for
 
 __all__ = ["CoreState", "CoreStats", "FailureAction", "MetricsCore"]
 
@@ -195,6 +195,7 @@ class MetricsCore:
         self._paused_until = -_INF
         self._failures_in_a_row = 0
         self._next_id = 1
+        self._last_failure: FailureAction | None = None
         # Counters (samples are floats: counts may be fractional).
         self._recorded = 0.0
         self._sent = 0.0
@@ -216,6 +217,34 @@ class MetricsCore:
     def config(self) -> CoreConfig:
         """The configuration this core was built with."""
         return self._config
+
+    @property
+    def wire_format(self) -> WireFormat:
+        """The encoding requests are packed and measured in."""
+        return self._encoder.wire_format
+
+    def set_wire_format(self, wire_format: WireFormat | str) -> None:
+        """Pack future requests in ``wire_format`` (e.g. once the transport is known).
+
+        Safe at any time: buffered data is format-independent until packed, and batches
+        already in flight keep their body.
+        """
+        self._encoder = encoder_for(wire_format)
+
+    @property
+    def in_flight_batches(self) -> int:
+        """Batches handed out and not yet passed to ``ack()``/``failed()``."""
+        return len(self._in_flight)
+
+    @property
+    def last_failure(self) -> FailureAction | None:
+        """What the most recent :meth:`failed` call did (for drivers' logs), or None."""
+        return self._last_failure
+
+    @property
+    def pending_datums(self) -> int:
+        """Datums sealed for sending and not in flight (0 when a flush is complete)."""
+        return self._pending()
 
     @property
     def state(self) -> CoreState:
@@ -299,15 +328,16 @@ class MetricsCore:
             raise self._closed_error()
         if value.__class__ is not float:
             value = as_number("Value", value)
-        if not -MAX_VALUE <= value <= MAX_VALUE or (
-            -MIN_NONZERO_VALUE < value < MIN_NONZERO_VALUE and value
-        ):
+        # Literal bounds are folded to constants by the compiler (the hot path); they are
+        # MAX_VALUE, MIN_NONZERO_VALUE and MAX_EPOCH_SECONDS from _limits, which
+        # test_limits_table_matches_the_hot_path checks.
+        if not -(2.0**360) <= value <= 2.0**360 or (-(2.0**-360) < value < 2.0**-360 and value):
             bad_value("Value", value)
-        if count.__class__ is not float or count != 1.0:
+        if count != 1.0 or count.__class__ is not float:
             count = check_count(count)
         if timestamp.__class__ is not float:
             timestamp = as_number("Timestamp", timestamp)
-        if not 0.0 < timestamp < MAX_EPOCH_SECONDS:
+        if not 0.0 < timestamp < 1e11:
             check_timestamp(timestamp)
         if key.__class__ is not MetricKey:
             check_key(key)
@@ -684,6 +714,11 @@ class MetricsCore:
         """
         if outcome.ok:
             raise CoreStateError("failed() needs an outcome with ok=False; use ack()")
+        action = self._failed(batch, now, outcome)
+        self._last_failure = action
+        return action
+
+    def _failed(self, batch: Batch, now: float, outcome: SendOutcome) -> FailureAction:
         isolated = self._resolve(batch)
         self._now = now = max(self._now, now)
         self._send_failures += 1

@@ -18,7 +18,10 @@ from ._limits import (
 if TYPE_CHECKING:
     from ._wire import WireFormat
 
-__all__ = ["Unit", "MetricKey", "MetricDatum", "PutMetricDataRequest", "Batch", "DimensionsLike"]
+__all__ = [
+    "Unit", "MetricKey", "MetricDatum", "PutMetricDataRequest", "Batch", "DimensionsLike",
+    "normalise_dimensions", "check_namespace", "parse_unit",
+]
 
 #: What a ``dimensions`` argument may be: a mapping, or an iterable of ``(name, value)`` pairs.
 DimensionsLike = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -110,6 +113,19 @@ def check_namespace(namespace: object) -> str:
     if ns.startswith("AWS/"):
         raise InvalidMetricError("Namespace", ns, "'AWS/' namespaces are reserved for AWS")
     return ns
+
+
+def normalise_dimensions(dimensions: object) -> tuple[tuple[str, str], ...]:
+    """Validate dimensions and return them as ``(name, value)`` pairs sorted by name.
+
+    Accepts a mapping or an iterable of pairs.
+
+    Raises:
+        InvalidMetricError: more than 30, an empty/over-long/non-ASCII name or value, a
+            name starting with ``:``, or a duplicate name.
+        MetricTypeError: not a mapping or pairs, or a name/value that is not a str.
+    """
+    return _normalise_dimensions(dimensions)
 
 
 def _normalise_dimensions(dimensions: object) -> tuple[tuple[str, str], ...]:

@@ -31,6 +31,25 @@ JSON_TARGET = "GraniteServiceVersion20100801.PutMetricData"
 _float_repr = float.__repr__
 
 
+class _ReprCache(dict[float, str]):
+    """float -> repr, filled on demand; values repeat a lot (rounded latencies, counts)."""
+
+    __slots__ = ()
+    limit = 200_000
+
+    def __missing__(self, value: float) -> str:
+        if not value:  # 0.0 and -0.0 are equal keys but print differently: never cache
+            return _float_repr(value)
+        if len(self) >= self.limit:
+            self.clear()
+        text = self[value] = _float_repr(value)
+        return text
+
+
+_reprs = _ReprCache()
+_repr = _reprs.__getitem__
+
+
 class WireFormat(str, enum.Enum):
     """The body encoding a transport sends; the packer measures 1 MB in it."""
 
@@ -120,9 +139,9 @@ class _JsonEncoder(Encoder):
                 + q("Maximum") + _float_repr(high) + "}"
             )
         else:
-            data = q("Values") + "[" + sep.join(map(_float_repr, datum.values or ())) + "]"
+            data = q("Values") + "[" + sep.join(map(_repr, datum.values or ())) + "]"
             if datum.counts is not None:
-                data += sep + q("Counts") + "[" + sep.join(map(_float_repr, datum.counts)) + "]"
+                data += sep + q("Counts") + "[" + sep.join(map(_repr, datum.counts)) + "]"
         return head + str(int(datum.timestamp)) + sep + data + tail
 
 

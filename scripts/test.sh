@@ -11,7 +11,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
 echo "== ruff"
-.venv/bin/ruff check cwmetrics_core cwmetrics_transports cloudwatch_metrics_client tests benchmarks
+.venv/bin/ruff check .
 echo "== mypy --strict"
 .venv/bin/mypy
 if [ -f mkdocs.yml ]; then

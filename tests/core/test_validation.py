@@ -241,3 +241,16 @@ def test_error_message_truncates_huge_values() -> None:
     with pytest.raises(InvalidMetricError) as info:
         MetricKey("App", "x" * 5000)
     assert len(str(info.value)) < 200
+
+
+def test_limits_table_matches_the_hot_path() -> None:
+    """record_value inlines the bounds as literals for speed; they must equal the table."""
+    import inspect
+
+    from cwmetrics_core import MetricsCore
+    from cwmetrics_core._limits import MAX_EPOCH_SECONDS, MAX_VALUE, MIN_NONZERO_VALUE
+
+    source = inspect.getsource(MetricsCore.record_value)
+    assert MAX_VALUE == 2.0**360 and "2.0**360" in source
+    assert MIN_NONZERO_VALUE == 2.0**-360 and "2.0**-360" in source
+    assert MAX_EPOCH_SECONDS == 1e11 and "< 1e11" in source
