@@ -1,4 +1,31 @@
-"""cloudwatch_metrics_client: collect application metrics and report them to CloudWatch."""
+"""cloudwatch_metrics_client: collect application metrics and report them to CloudWatch.
 
-__all__: list[str] = []
+The seed's API lives in :mod:`cloudwatch_metrics_client.aiocloudwatch` (asyncio) and
+:mod:`cloudwatch_metrics_client.cloudwatch` (threads); :class:`Metrics` is the instance API
+both are built on.
+"""
+
+import contextlib
+
+from ._metrics import Metrics
+from ._reporter import ReporterStats
+from ._timer import Timer, TimerRun
+from .aiocloudwatch import CloudWatchAsyncMetricReporter, CloudWatchAsyncMetrics
+from .cloudwatch import CloudWatchSyncMetricReporter, CloudWatchSyncMetrics
+
+__all__ = [
+    "CloudWatchAsyncMetricReporter",
+    "CloudWatchAsyncMetrics",
+    "CloudWatchSyncMetricReporter",
+    "CloudWatchSyncMetrics",
+    "Metrics",
+    "ReporterStats",
+    "Timer",
+    "TimerRun",
+]
 __version__ = "1.0.0.dev0"
+
+for _name in ("Metrics", "ReporterStats", "Timer", "TimerRun"):
+    with contextlib.suppress(AttributeError, TypeError):
+        globals()[_name].__module__ = "cloudwatch_metrics_client"
+del _name, contextlib

@@ -7,6 +7,7 @@ decides what to retry. Optional dependencies are imported lazily, inside each ad
 import contextlib
 
 from ._base import AsyncTransport, ToThread, Transport
+from ._boto3 import AioBotocoreTransport, Boto3Transport, async_transport_for, transport_for_client
 from ._dryrun import DryRunTransport
 from ._errors import (
     CredentialsError,
@@ -16,9 +17,20 @@ from ._errors import (
     check_endpoint,
     outcome_from_http,
 )
+from ._httpx import HttpxTransport
+from ._signers import AwsRequestsAuthSigner, BotocoreSigner, Signer, StaticSigner
 
 __all__ = [
+    "AioBotocoreTransport",
     "AsyncTransport",
+    "AwsRequestsAuthSigner",
+    "Boto3Transport",
+    "BotocoreSigner",
+    "HttpxTransport",
+    "Signer",
+    "StaticSigner",
+    "async_transport_for",
+    "transport_for_client",
     "CredentialsError",
     "DryRunTransport",
     "InsecureEndpointError",

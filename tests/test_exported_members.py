@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import pytest
 
-PACKAGES = ["cwmetrics_core", "cwmetrics_transports", "cloudwatch_metrics_client"]
+PACKAGES = [
+    "cwmetrics_core",
+    "cwmetrics_transports",
+    "cwmetrics_transports.testing",
+    "cloudwatch_metrics_client",
+]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -21,6 +27,10 @@ def test_exported_members(package: str) -> None:
     assert public - {"annotations"} <= exported | {"__version__"}, public - exported
     for name in exported:
         member = getattr(module, name)
-        if isinstance(member, type) or callable(member):
-            assert member.__module__ == package, f"{package}.{name}: {member.__module__}"
+        if isinstance(member, type) or inspect.isfunction(member):
+            where = member.__module__
+            public_submodule = where.startswith(package + ".") and not any(
+                part.startswith("_") for part in where[len(package) + 1 :].split(".")
+            )
+            assert where == package or public_submodule, f"{package}.{name}: {where}"
             assert member.__doc__, f"{package}.{name} has no docstring"

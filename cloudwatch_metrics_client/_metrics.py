@@ -1,0 +1,359 @@
+"""Metrics: the instance recording API shared by the sync and async facades."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cwmetrics_core import (
+    CoreStateError,
+    InvalidMetricError,
+    MetricKey,
+    MetricTypeError,
+    Unit,
+    UsageError,
+    check_namespace,
+    check_timestamp,
+    normalise_dimensions,
+    parse_unit,
+)
+from cwmetrics_core._limits import MAX_TIMESTAMP_AGE, MAX_TIMESTAMP_AHEAD
+
+from ._scope import monitored_dimensions
+from ._timer import Timer
+
+if TYPE_CHECKING:
+    from ._reporter import BaseReporter
+
+__all__ = ["Metrics", "DimensionsArg", "TimestampArg"]
+
+log = logging.getLogger("cloudwatch_metrics_client")
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: Dimensions as a mapping, ``(name, value)`` pairs, or boto3's ``[{"Name":..,"Value":..}]``.
+DimensionsArg = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[Mapping[str, str]] | None
+#: A datetime (naive means UTC) or epoch seconds, as boto3 accepts.
+TimestampArg = datetime | float | int | None
+
+_KEY_CACHE_MAX = 10_000
+
+
+def _dims_cache_key(dimensions: Any) -> Any:
+    """A hashable stand-in for ``dimensions`` (only used as a cache key)."""
+    if dimensions is None:
+        return ()
+    if dimensions.__class__ is dict:
+        return tuple(dimensions.items())
+    if isinstance(dimensions, Mapping):
+        return tuple(dimensions.items())
+    if isinstance(dimensions, (list, tuple)):
+        return tuple(
+            (d["Name"], d["Value"]) if isinstance(d, Mapping) else tuple(d) for d in dimensions
+        )
+    return None  # unusual input: skip the cache, validate the slow way
+
+
+def _as_pairs(dimensions: Any) -> Any:
+    if dimensions is None:
+        return ()
+    if isinstance(dimensions, Mapping):
+        return dimensions
+    if isinstance(dimensions, (str, bytes)):
+        return dimensions  # rejected by normalise_dimensions with a clear message
+    try:
+        items = list(dimensions)
+    except TypeError:
+        return dimensions
+    out = []
+    for item in items:
+        if isinstance(item, Mapping):
+            if set(item) != {"Name", "Value"}:
+                raise MetricTypeError(
+                    "Dimensions", item, "boto3-style entries need exactly 'Name' and 'Value'"
+                )
+            out.append((item["Name"], item["Value"]))
+        else:
+            out.append(tuple(item) if isinstance(item, list) else item)
+    return out
+
+
+def epoch_seconds(timestamp: object, field: str = "Timestamp") -> float:
+    """Convert a datetime (naive = UTC) or epoch seconds to float epoch seconds.
+
+    Raises:
+        MetricTypeError: neither a datetime nor a number.
+        InvalidMetricError: not finite positive epoch seconds.
+    """
+    if isinstance(timestamp, datetime):
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=timezone.utc)
+        return timestamp.timestamp()
+    return check_timestamp(timestamp, field)
+
+
+class Metrics:
+    """Record metrics into a reporter: values (percentiles kept), statistic sets, timers.
+
+    This is the instance API; the seed's class-level ``CloudWatchSyncMetrics`` /
+    ``CloudWatchAsyncMetrics`` are thin facades over one instance each.
+
+    =================  ==========================================================
+    Argument           Meaning
+    =================  ==========================================================
+    ``namespace``      CloudWatch namespace for every metric recorded here.
+    ``reporter``       a ``CloudWatchSyncMetricReporter`` or ``...AsyncMetricReporter``.
+    ``dimensions``     default dimensions added to every metric (call overrides win).
+    ``clock``          wall clock for default timestamps (``time.time``).
+    =================  ==========================================================
+
+    Example::
+
+        reporter = CloudWatchSyncMetricReporter(report_interval=60)
+        metrics = Metrics("MyApp", reporter, dimensions={"Stage": "prod"})
+        metrics.put_value("Latency", 12.5, unit="Milliseconds", dimensions={"Op": "get"})
+        with metrics.timer("DbQuery"):
+            run_query()
+        reporter.run()
+
+    Every call validates its input and raises :class:`~cwmetrics_core.InvalidMetricError`
+    (a ``ValueError``) naming the field and the limit, unless the reporter was built with
+    ``errors="log"``, in which case the bad call is logged once per metric, counted in
+    ``reporter.stats.invalid_dropped`` and dropped. Nothing already recorded is affected.
+    """
+
+    def __init__(
+        self,
+        namespace: str | None = None,
+        reporter: BaseReporter | None = None,
+        *,
+        dimensions: DimensionsArg = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._namespace = check_namespace(namespace) if namespace is not None else None
+        self._reporter = reporter
+        self._defaults = dict(normalise_dimensions(_as_pairs(dimensions)))
+        self._clock = clock
+        self._keys: dict[Any, MetricKey] = {}
+
+    # ---------------------------------------------------------------- configuration
+    @property
+    def namespace(self) -> str | None:
+        """The namespace metrics are recorded in."""
+        return self._namespace
+
+    @namespace.setter
+    def namespace(self, namespace: str) -> None:
+        self._namespace = check_namespace(namespace)
+        self._keys = {}
+
+    @property
+    def reporter(self) -> BaseReporter | None:
+        """The reporter that buffers and sends what is recorded here."""
+        return self._reporter
+
+    @reporter.setter
+    def reporter(self, reporter: BaseReporter) -> None:
+        self._reporter = reporter
+
+    def _require_reporter(self) -> BaseReporter:
+        reporter = self._reporter
+        if reporter is None:
+            raise CoreStateError("no reporter: pass one to Metrics(...) or call with_reporter()")
+        return reporter
+
+    # ---------------------------------------------------------------- keys
+    def key(
+        self,
+        name: str,
+        unit: Unit | str | None = None,
+        dimensions: DimensionsArg = None,
+        storage_resolution: int = 60,
+    ) -> MetricKey:
+        """The validated :class:`~cwmetrics_core.MetricKey` for these arguments (cached).
+
+        Raises:
+            InvalidMetricError: as MetricKey; CoreStateError: no namespace configured.
+        """
+        try:
+            cache_key = (name, unit, _dims_cache_key(dimensions), storage_resolution)
+            key = self._keys.get(cache_key)
+        except (TypeError, KeyError, ValueError):
+            cache_key, key = None, None
+        if key is not None:
+            return key
+        if self._namespace is None:
+            raise CoreStateError("no namespace: call with_namespace() or pass Metrics(namespace)")
+        dims = dict(self._defaults)
+        if dimensions is not None:
+            dims.update(normalise_dimensions(_as_pairs(dimensions)))
+        key = MetricKey(
+            self._namespace,
+            name,
+            dims,
+            parse_unit(unit),
+            storage_resolution,
+        )
+        if cache_key is not None and cache_key[2] is not None:
+            if len(self._keys) >= _KEY_CACHE_MAX:
+                self._keys.clear()
+            self._keys[cache_key] = key
+        return key
+
+    def _timestamp(self, timestamp: TimestampArg) -> float:
+        now = self._clock()
+        if timestamp is None:
+            return now
+        ts = epoch_seconds(timestamp)
+        if ts < now - MAX_TIMESTAMP_AGE:
+            raise InvalidMetricError(
+                "Timestamp", timestamp, "more than two weeks in the past; CloudWatch refuses it"
+            )
+        if ts > now + MAX_TIMESTAMP_AHEAD:
+            raise InvalidMetricError(
+                "Timestamp", timestamp, "more than two hours in the future; CloudWatch refuses it"
+            )
+        return ts
+
+    def _rejected(self, exc: UsageError, name: object) -> None:
+        reporter = self._reporter
+        if reporter is None or reporter.errors == "raise" or isinstance(exc, CoreStateError):
+            raise exc
+        reporter._count_invalid(name, exc)
+
+    # ---------------------------------------------------------------- recording
+    def put_value(
+        self,
+        name: str,
+        value: float,
+        *,
+        unit: Unit | str | None = None,
+        dimensions: DimensionsArg = None,
+        timestamp: TimestampArg = None,
+        count: float = 1.0,
+        storage_resolution: int = 60,
+    ) -> None:
+        """Record ``count`` observations of ``value``; each distinct value is kept with
+        its count and sent as ``Values``/``Counts`` (CloudWatch computes percentiles).
+
+        Raises:
+            InvalidMetricError: bad name, dimensions, unit, value, count or timestamp
+                (unless the reporter has ``errors="log"``). Nothing is recorded.
+        """
+        try:
+            key = self.key(name, unit, dimensions, storage_resolution)
+            reporter = self._reporter or self._require_reporter()
+            reporter._record_value(key, value, self._timestamp(timestamp), count)
+        except UsageError as exc:
+            self._rejected(exc, name)
+
+    def put_statistic(
+        self,
+        name: str,
+        value: float | None = None,
+        *,
+        unit: Unit | str | None = None,
+        dimensions: DimensionsArg = None,
+        timestamp: TimestampArg = None,
+        statistic_values: Mapping[str, float] | None = None,
+        storage_resolution: int = 60,
+    ) -> None:
+        """Aggregate into SampleCount/Sum/Minimum/Maximum only (no percentiles).
+
+        Pass ``value`` (one observation) or ``statistic_values`` (boto3's
+        ``{"SampleCount", "Sum", "Minimum", "Maximum"}``).
+
+        Raises:
+            InvalidMetricError: as :meth:`put_value`, or a bad statistic set.
+        """
+        try:
+            key = self.key(name, unit, dimensions, storage_resolution)
+            reporter = self._reporter or self._require_reporter()
+            ts = self._timestamp(timestamp)
+            if statistic_values is not None:
+                if value is not None:
+                    raise InvalidMetricError(
+                        "Value", value, "give Value or StatisticValues, not both"
+                    )
+                try:
+                    stats = (
+                        statistic_values["SampleCount"],
+                        statistic_values["Sum"],
+                        statistic_values["Minimum"],
+                        statistic_values["Maximum"],
+                    )
+                except (KeyError, TypeError):
+                    raise InvalidMetricError(
+                        "StatisticValues",
+                        statistic_values,
+                        "needs SampleCount, Sum, Minimum and Maximum",
+                    ) from None
+            elif value is None:
+                raise InvalidMetricError("Value", value, "a value or StatisticValues is required")
+            else:
+                stats = (1.0, value, value, value)
+            reporter._record_statistics(key, *stats, ts)
+        except UsageError as exc:
+            self._rejected(exc, name)
+
+    # ---------------------------------------------------------------- timing
+    def timer(
+        self,
+        name: str,
+        *,
+        unit: Unit | str = Unit.MILLISECONDS,
+        dimensions: Mapping[str, str] | None = None,
+        count_failures: bool = True,
+    ) -> Timer:
+        """A :class:`Timer` recording durations of ``name`` (context manager/decorator)."""
+        return Timer(self, name, unit=unit, dimensions=dimensions, count_failures=count_failures)
+
+    def monitored(
+        self,
+        name: str,
+        *,
+        unit: Unit | str = Unit.MILLISECONDS,
+        dimensions: Mapping[str, str] | None = None,
+    ) -> Timer:
+        """Like :meth:`timer`, and each run opens a ``with_monitored_dimension`` scope."""
+        return Timer(self, name, unit=unit, dimensions=dimensions, monitored=True)
+
+    def _record_timing(
+        self, timer: Timer, duration: float, extra: dict[str, str] | None, failed: bool
+    ) -> None:
+        # Called when a timed block ends: never raise into the user's code from here
+        # (any bad input was rejected when the timer or the monitored dimension was set).
+        try:
+            dims = timer.dimensions
+            if extra:
+                dims = {**dims, **extra}
+            key = self.key(timer.name, timer.unit, dims)
+            reporter = self._require_reporter()
+            now = self._clock()
+            reporter._record_value(key, max(duration, 0.0), now, 1.0)
+            if failed and timer.count_failures:
+                fail_key = self.key(timer.name + "Failures", Unit.COUNT, dims)
+                reporter._record_statistics(fail_key, 1.0, 1.0, 1.0, 1.0, now)
+        except Exception as exc:  # noqa: BLE001 - must not break the timed call
+            log.warning("could not record timing %r: %s", timer.name, exc)
+
+
+def set_monitored_dimension(name: str, value: str) -> None:
+    """Set a dimension on the current monitored call (task/thread local).
+
+    Raises:
+        CoreStateError: not inside a monitored call.
+        InvalidMetricError: a bad dimension name or value.
+    """
+    scope = monitored_dimensions.get()
+    if scope is None:
+        raise CoreStateError(
+            "with_monitored_dimension() must be called inside a @monitored_task call"
+        )
+    ((n, v),) = normalise_dimensions({name: value})
+    if n not in scope and len(scope) >= 30:
+        raise InvalidMetricError("Dimensions", name, "more than 30 dimensions on this call")
+    scope[n] = v
+

@@ -1,0 +1,228 @@
+"""What the sync and async reporters share: the core, its lock, stats and logging."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cwmetrics_core import (
+    CoreConfig,
+    CoreStats,
+    FailureAction,
+    InvalidConfigError,
+    MetricKey,
+    MetricsCore,
+    SendOutcome,
+    UsageError,
+)
+from cwmetrics_core import Disposition as _Disposition
+
+__all__ = ["BaseReporter", "ReporterStats", "transport_bug"]
+
+log = logging.getLogger("cloudwatch_metrics_client")
+
+
+@dataclass(frozen=True, slots=True)
+class ReporterStats:
+    """Counters of a reporter, in samples unless named otherwise.
+
+    ``recorded == sent + dropped + buffered + in_flight`` always holds.
+    """
+
+    #: The core's counters (per-reason drops, requests, bytes, retries...).
+    core: CoreStats
+    #: Calls rejected and dropped in ``errors="log"`` mode.
+    invalid_dropped: int
+    #: Exceptions caught in the background loop (a bug or a transport misbehaving).
+    background_errors: int
+
+    @property
+    def recorded(self) -> float:
+        """Samples accepted."""
+        return self.core.recorded_samples
+
+    @property
+    def sent(self) -> float:
+        """Samples acknowledged by CloudWatch."""
+        return self.core.sent_samples
+
+    @property
+    def buffered(self) -> float:
+        """Samples held, not yet sent."""
+        return self.core.buffered_samples
+
+    @property
+    def in_flight(self) -> float:
+        """Samples being sent right now."""
+        return self.core.in_flight_samples
+
+    @property
+    def dropped(self) -> float:
+        """Samples dropped for any reason (see ``core`` for the reasons)."""
+        return self.core.dropped_samples
+
+    @property
+    def retried(self) -> int:
+        """Requests that failed and were re-queued."""
+        return self.core.retries
+
+    @property
+    def requests(self) -> int:
+        """PutMetricData requests acknowledged."""
+        return self.core.requests_sent
+
+
+def transport_bug(exc: BaseException) -> SendOutcome:
+    """The outcome for a transport that raised instead of reporting (retried, backoff)."""
+    return SendOutcome(ok=False, error_code="ClientException", message=type(exc).__name__)
+
+
+class _RateLimitedLog:
+    """Log a message at most once per ``interval`` seconds per topic, counting the rest."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self._interval = interval
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, topic: str, level: int, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last, suppressed = self._last.get(topic, (-1e18, 0))
+            if now - last < self._interval:
+                self._last[topic] = (last, suppressed + 1)
+                return
+            self._last[topic] = (now, 0)
+        if suppressed:
+            msg += " (%d similar messages suppressed)"
+            args = (*args, suppressed)
+        log.log(level, msg, *args)
+
+
+class BaseReporter:
+    """Owns a :class:`~cwmetrics_core.MetricsCore` and its lock; drivers add the I/O.
+
+    Recording takes a plain lock for the duration of ``core.record_value`` (a few dict
+    operations); the lock is never held during I/O, logging or user callbacks.
+    """
+
+    def __init__(
+        self,
+        report_interval: float = 60.0,
+        *,
+        config: CoreConfig | None = None,
+        max_buffered_datums: int | None = None,
+        quantization: float | None = None,
+        errors: str = "raise",
+        shutdown_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(report_interval, (int, float)) or not 0 < report_interval < 1e9:
+            raise InvalidConfigError("report_interval", report_interval, "must be > 0 seconds")
+        if errors not in ("raise", "log"):
+            raise InvalidConfigError("errors", errors, "must be 'raise' or 'log'")
+        if not isinstance(shutdown_timeout, (int, float)) or shutdown_timeout < 0:
+            raise InvalidConfigError("shutdown_timeout", shutdown_timeout, "must be >= 0")
+        if config is None:
+            extra: dict[str, Any] = {}
+            if max_buffered_datums is not None:
+                extra["max_buffered_datums"] = max_buffered_datums
+            config = CoreConfig(
+                flush_interval=float(report_interval), quantization=quantization, **extra
+            )
+        self.report_interval = float(report_interval)
+        self.errors = errors
+        self.shutdown_timeout = float(shutdown_timeout)
+        self._config = config
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._core = MetricsCore(config, now=clock())
+        self._invalid_dropped = 0
+        self._background_errors = 0
+        self._invalid_seen: set[object] = set()
+        self._rlog = _RateLimitedLog()
+
+    # ------------------------------------------------------------ recording (hot path)
+    def _record_value(self, key: MetricKey, value: float, ts: float, count: float) -> None:
+        with self._lock:
+            full = self._core.record_value(key, value, ts, count)
+        if full:
+            self._wake()
+
+    def _record_statistics(
+        self, key: MetricKey, n: float, total: float, low: float, high: float, ts: float
+    ) -> None:
+        with self._lock:
+            full = self._core.record_statistics(key, n, total, low, high, ts)
+        if full:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the background loop early (a full request is ready)."""
+
+    def _count_invalid(self, name: object, exc: UsageError) -> None:
+        with self._lock:
+            self._invalid_dropped += 1
+            first = name not in self._invalid_seen and len(self._invalid_seen) < 10_000
+            if first:
+                self._invalid_seen.add(name)
+        if first:
+            log.warning("dropped invalid metric call for %r: %s", name, exc)
+
+    # ------------------------------------------------------------ observation
+    @property
+    def core(self) -> MetricsCore:
+        """The sans-IO core (read its state under no lock only for diagnostics)."""
+        return self._core
+
+    @property
+    def stats(self) -> ReporterStats:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            core = self._core.stats
+            return ReporterStats(core, self._invalid_dropped, self._background_errors)
+
+    def _report_failure(self, action: FailureAction) -> None:
+        outcome = action.outcome
+        if action.disposition is _Disposition.RETRY:
+            if outcome.error_code == "Abandoned":
+                return
+            self._rlog(
+                "retry",
+                logging.WARNING,
+                "PutMetricData failed (%s, HTTP %s: %s); retrying after backoff",
+                outcome.error_code,
+                outcome.http_status,
+                outcome.message,
+            )
+        elif action.dropped:
+            self._rlog(
+                f"drop:{outcome.error_code}",
+                logging.ERROR,
+                "PutMetricData rejected (%s, HTTP %s: %s); dropped %d datum(s), e.g. %r",
+                outcome.error_code,
+                outcome.http_status,
+                outcome.message,
+                len(action.dropped),
+                action.dropped[0],
+            )
+
+    def _report_background_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._background_errors += 1
+        self._rlog(
+            "background", logging.ERROR, "metrics reporter error (it keeps running): %r", exc
+        )
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: a fresh lock and an empty core (the parent reports its data)."""
+        self._lock = threading.Lock()
+        self._core = MetricsCore(self._config, now=self._clock())
+        self._invalid_dropped = 0
+        self._background_errors = 0
+        self._invalid_seen = set()
+        self._rlog = _RateLimitedLog()

@@ -1,0 +1,89 @@
+"""Choosing a transport: explicit, from a client object, or the default for what is installed."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from cwmetrics_transports import (
+    AsyncTransport,
+    MissingDependencyError,
+    ToThread,
+    Transport,
+)
+
+__all__ = ["sync_transport", "async_transport", "default_sync_transport", "default_async_transport"]
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def default_sync_transport() -> Transport:
+    """boto3 when installed, else httpx (sync), configured from the AWS environment.
+
+    Raises:
+        MissingDependencyError: neither is installed.
+        TransportError: no region, or an insecure endpoint.
+    """
+    if _installed("boto3"):
+        from cwmetrics_transports import Boto3Transport
+
+        return Boto3Transport()
+    if _installed("httpx"):
+        from cwmetrics_transports import HttpxTransport
+
+        return HttpxTransport()
+    raise MissingDependencyError(
+        "no transport available: pip install 'cloudwatch-metrics-client[boto3]' (or [httpx])"
+    )
+
+
+def default_async_transport() -> AsyncTransport:
+    """httpx when installed, else boto3 in a worker thread, from the AWS environment.
+
+    (An aiobotocore client needs an async context to create; pass one with
+    ``with_client()``.)
+
+    Raises:
+        MissingDependencyError: neither is installed.
+    """
+    if _installed("httpx"):
+        from cwmetrics_transports import HttpxTransport
+
+        return HttpxTransport()
+    if _installed("boto3"):
+        from cwmetrics_transports import Boto3Transport
+
+        return ToThread(Boto3Transport())
+    raise MissingDependencyError(
+        "no transport available: pip install 'cloudwatch-metrics-client[httpx]' (or [boto3])"
+    )
+
+
+def sync_transport(client: Any) -> Transport:
+    """A sync transport for ``client``: one of ours, or a boto3/botocore client.
+
+    Raises:
+        TypeError: an async-only transport or client, or an unknown object.
+    """
+    from cwmetrics_transports import transport_for_client
+
+    transport = transport_for_client(client)
+    if not isinstance(transport, Transport):
+        raise TypeError(
+            f"{type(client).__name__} is async-only; the sync reporter needs a sync client "
+            "(a boto3 client, Boto3Transport, HttpxTransport or DryRunTransport)"
+        )
+    return transport
+
+
+def async_transport(client: Any) -> AsyncTransport:
+    """An async transport for ``client``; sync ones run in a worker thread.
+
+    Raises:
+        TypeError: an unknown object.
+    """
+    from cwmetrics_transports import async_transport_for
+
+    return async_transport_for(client)

@@ -1,0 +1,411 @@
+"""The sync API: a background-thread reporter and the seed's ``CloudWatchSyncMetrics``.
+
+Example (the seed's usage)::
+
+    from cloudwatch_metrics_client.cloudwatch import (
+        CloudWatchSyncMetrics, CloudWatchSyncMetricReporter)
+
+    reporter = CloudWatchSyncMetricReporter(report_interval=60)
+    CloudWatchSyncMetrics.with_namespace("MyApp").with_reporter(reporter)
+    reporter.run()
+
+    @CloudWatchSyncMetrics.monitored_task
+    def process_request(request): ...
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from cwmetrics_core import CoreConfig, send_flow
+from cwmetrics_transports import Transport
+
+from ._facade import FacadeBase
+from ._metrics import DimensionsArg, TimestampArg
+from ._reporter import BaseReporter, log, transport_bug
+from ._resolve import default_sync_transport, sync_transport
+
+__all__ = ["CloudWatchSyncMetricReporter", "CloudWatchSyncMetrics"]
+
+_MAX_IDLE_WAIT = 60.0
+
+
+class CloudWatchSyncMetricReporter(BaseReporter):
+    """Buffers metrics and reports them from a daemon thread (``cwmetrics-flush``).
+
+    ====================  ==============================================================
+    Argument              Meaning
+    ====================  ==============================================================
+    ``report_interval``   seconds between reports (default 60)
+    ``transport``         a sync transport; default: boto3 from the AWS environment
+    ``client``            a boto3 CloudWatch client instead of ``transport``
+    ``max_buffered_datums`` memory bound; overflow is dropped and counted
+    ``quantization``      optional relative error (e.g. 0.01) to cap distinct values
+    ``errors``            ``"raise"`` (default) or ``"log"``: log+count+drop bad calls
+    ``shutdown_timeout``  seconds ``close()`` and process exit may spend draining
+    ``flush_on_exit``     flush at interpreter exit (``atexit``), bounded by the timeout
+    ``config``            a full :class:`~cwmetrics_core.CoreConfig` (overrides the above)
+    ====================  ==============================================================
+
+    Recording is thread-safe from any number of threads; the lock is never held during
+    I/O. A failed send never raises into your code and never stops the thread: it is
+    logged (rate-limited), counted in :attr:`stats`, and retried with backoff.
+    After ``os.fork()`` the child starts with an empty buffer and its own thread.
+    """
+
+    def __init__(
+        self,
+        report_interval: float = 60.0,
+        *,
+        transport: Transport | None = None,
+        client: Any = None,
+        config: CoreConfig | None = None,
+        max_buffered_datums: int | None = None,
+        quantization: float | None = None,
+        errors: str = "raise",
+        shutdown_timeout: float = 5.0,
+        flush_on_exit: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            report_interval,
+            config=config,
+            max_buffered_datums=max_buffered_datums,
+            quantization=quantization,
+            errors=errors,
+            shutdown_timeout=shutdown_timeout,
+            clock=clock,
+        )
+        self._transport: Transport | None = None
+        self._owns_transport = False
+        if transport is not None and client is not None:
+            raise TypeError("give transport= or client=, not both")
+        if transport is not None or client is not None:
+            self.use_client(transport if transport is not None else client)
+        self._send_lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._stopping = False
+        self._stopped = False
+        self._stop_deadline = 0.0
+        ref = weakref.ref(self)
+        if flush_on_exit:
+            atexit.register(_close_at_exit, ref)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+
+    # ------------------------------------------------------------ transport
+    def use_client(self, client: Any) -> None:
+        """Send through ``client`` (a boto3 client or a sync transport) from now on.
+
+        Raises:
+            TypeError: an async-only client or an unknown object.
+        """
+        transport = sync_transport(client)
+        self._transport = transport
+        self._owns_transport = False
+        with self._lock:
+            self._core.set_wire_format(transport.wire_format)
+
+    @property
+    def transport(self) -> Transport:
+        """The transport in use (the default one is built on first use).
+
+        Raises:
+            TransportError: the default transport cannot be built (no region, missing
+                package).
+        """
+        if self._transport is None:
+            transport = default_sync_transport()
+            self._transport = transport
+            self._owns_transport = True
+            with self._lock:
+                self._core.set_wire_format(transport.wire_format)
+        return self._transport
+
+    # ------------------------------------------------------------ lifecycle
+    def run(self) -> None:
+        """Start the reporting thread (idempotent); returns immediately.
+
+        Raises:
+            TransportError: the default transport cannot be built.
+            CoreStateError: the reporter was closed.
+        """
+        if self._stopped or self._stopping:
+            from cwmetrics_core import CoreStateError
+
+            raise CoreStateError("this reporter was closed; create a new one")
+        self.transport  # noqa: B018 - resolve now so configuration errors surface here
+        self._running = True
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._loop, name="cwmetrics-flush", daemon=True
+            )
+            self._thread.start()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            with self._lock:
+                deadline = self._core.next_deadline()
+            timeout = _MAX_IDLE_WAIT if deadline is None else deadline - self._clock()
+            if timeout > 0:
+                self._wakeup.wait(min(timeout, _MAX_IDLE_WAIT))
+            self._wakeup.clear()
+            if self._stopping:
+                break
+            try:
+                self._send_cycle()
+            except Exception as exc:  # noqa: BLE001 - the thread must never die
+                self._report_background_error(exc)
+                self._wakeup.wait(1.0)
+        try:
+            self._drain(self._stop_deadline)
+        except Exception as exc:  # noqa: BLE001
+            self._report_background_error(exc)
+
+    def _send_cycle(self) -> None:
+        """One pass of send_flow: core calls under the lock, transport I/O outside it."""
+        transport = self.transport
+        with self._send_lock:
+            with self._lock:
+                flow = send_flow(self._core, self._clock())
+                batch = next(flow, None)
+            try:
+                while batch is not None:
+                    try:
+                        outcome = transport.send(batch.request)
+                    except Exception as exc:  # noqa: BLE001 - a transport bug is data too
+                        self._report_background_error(exc)
+                        outcome = transport_bug(exc)
+                    with self._lock:
+                        try:
+                            batch = flow.send((outcome, self._clock()))
+                        except StopIteration:
+                            batch = None
+                        action = None if outcome.ok else self._core.last_failure
+                    if action is not None:
+                        self._report_failure(action)
+            finally:
+                with self._lock:
+                    flow.close()
+
+    def _idle(self) -> bool:
+        with self._lock:
+            return self._core.pending_datums == 0 and not self._core.in_flight_batches
+
+    def _drain(self, deadline: float) -> bool:
+        """Send until nothing sealed is left or ``deadline`` (monotonic) passes."""
+        while True:
+            self._send_cycle()
+            if self._idle():
+                return True
+            with self._lock:
+                next_due = self._core.next_deadline()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            wait = 0.01 if next_due is None else max(0.01, next_due - self._clock())
+            time.sleep(min(wait, remaining))
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Send everything recorded so far; return when it is acknowledged or given up on.
+
+        Runs in the calling thread (also when :meth:`run` was never called). Backoff
+        pauses are respected; ``timeout`` (seconds, None = no limit) bounds the wait.
+
+        Returns:
+            True when everything recorded before the call was sent (or dropped as
+            rejected); False when the timeout expired first (the rest stays buffered).
+
+        Raises:
+            TransportError: the default transport cannot be built.
+        """
+        self.transport  # noqa: B018 - surface configuration errors to the caller
+        with self._lock:
+            self._core.flush(self._clock())
+        deadline = time.monotonic() + (1e9 if timeout is None else timeout)
+        return self._drain(deadline)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Flush and stop: the thread drains what is buffered, then exits. Idempotent.
+
+        Bounded by ``timeout`` (default ``shutdown_timeout``) even if the endpoint is down;
+        whatever could not be delivered in time is dropped, counted in
+        ``stats.core.dropped_shutdown`` and logged.
+
+        Returns:
+            True when everything was delivered.
+        """
+        if self._stopped:
+            return self.stats.buffered == 0
+        budget = self.shutdown_timeout if timeout is None else timeout
+        self._stop_deadline = time.monotonic() + budget
+        with self._lock:
+            self._core.close(self._clock())
+        self._stopping = True
+        self._wakeup.set()
+        try:
+            self.transport  # noqa: B018
+        except Exception as exc:  # noqa: BLE001 - cannot send at all
+            self._report_background_error(exc)
+        else:
+            self._ensure_thread()
+        if self._thread is not None:
+            self._thread.join(max(0.0, self._stop_deadline - time.monotonic()) + 0.05)
+        self._stopped = True
+        delivered = self._idle()
+        with self._lock:
+            lost = self._core.discard_pending(self._clock())
+            in_flight = self._core.in_flight_batches
+        if lost or in_flight:
+            log.warning(
+                "metrics reporter stopped with %g sample(s) undelivered (%d batch(es) still "
+                "in flight)",
+                lost,
+                in_flight,
+            )
+        if self._owns_transport and self._transport is not None and not in_flight:
+            try:
+                self._transport.close()
+            except Exception as exc:  # noqa: BLE001
+                self._report_background_error(exc)
+        return delivered and not lost
+
+    close = stop
+
+    def __enter__(self) -> CloudWatchSyncMetricReporter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _after_fork_in_child(self) -> None:
+        self._reset_after_fork()
+        self._send_lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._thread = None
+        if self._owns_transport:
+            self._transport = None  # connections are not fork-safe: build a new one
+        elif self._transport is not None:
+            self._core.set_wire_format(self._transport.wire_format)
+        if self._running and not self._stopping:
+            self._ensure_thread()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "running" if self._running else "idle"
+        return f"<CloudWatchSyncMetricReporter {state} interval={self.report_interval:g}s>"
+
+
+def _close_at_exit(ref: weakref.ref[CloudWatchSyncMetricReporter]) -> None:
+    reporter = ref()
+    if reporter is not None and not reporter._stopped:
+        try:
+            reporter.stop()
+        except Exception as exc:  # noqa: BLE001 - never fail interpreter exit
+            log.error("metrics reporter failed at exit: %r", exc)
+
+
+def _after_fork(ref: weakref.ref[CloudWatchSyncMetricReporter]) -> None:
+    reporter = ref()
+    if reporter is not None:
+        reporter._after_fork_in_child()
+
+
+class CloudWatchSyncMetrics(FacadeBase):
+    """The seed's class-level sync API, a thin facade over one :class:`Metrics`.
+
+    Example::
+
+        reporter = CloudWatchSyncMetricReporter(report_interval=60)
+        CloudWatchSyncMetrics.with_namespace("MyApp").with_reporter(reporter)
+        reporter.run()
+
+        @CloudWatchSyncMetrics.monitored_task
+        def process_request(request):
+            CloudWatchSyncMetrics.with_monitored_dimension("TypeOfRequest", request.kind)
+            CloudWatchSyncMetrics.put_metric(MetricName="Items", Unit="Count",
+                                             Dimensions={"Kind": "a"}, Value=3)
+    """
+
+    @classmethod
+    def _new_reporter(cls) -> BaseReporter:
+        return CloudWatchSyncMetricReporter()
+
+    @classmethod
+    def _use_client(cls, reporter: BaseReporter, client: Any) -> None:
+        if not isinstance(reporter, CloudWatchSyncMetricReporter):
+            raise TypeError("CloudWatchSyncMetrics needs a CloudWatchSyncMetricReporter")
+        reporter.use_client(client)
+
+    @classmethod
+    def put_metric(
+        cls,
+        MetricName: str,
+        Value: float,
+        Unit: str | None = None,
+        Dimensions: DimensionsArg = None,
+        Timestamp: TimestampArg = None,
+        StorageResolution: int = 60,
+        Count: float = 1.0,
+    ) -> None:
+        """Record a value; every distinct value is kept with its count (percentiles).
+
+        Raises:
+            InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
+        """
+        cls._ready().put_value(
+            MetricName,
+            Value,
+            unit=Unit,
+            dimensions=Dimensions,
+            timestamp=Timestamp,
+            count=Count,
+            storage_resolution=StorageResolution,
+        )
+
+    @classmethod
+    def put_statistic(
+        cls,
+        MetricName: str,
+        Value: float | None = None,
+        Unit: str | None = None,
+        Dimensions: DimensionsArg = None,
+        Timestamp: TimestampArg = None,
+        StorageResolution: int = 60,
+        StatisticValues: Mapping[str, float] | None = None,
+    ) -> None:
+        """Aggregate into Sum/SampleCount/Minimum/Maximum (no percentiles).
+
+        Raises:
+            InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
+        """
+        cls._ready().put_statistic(
+            MetricName,
+            Value,
+            unit=Unit,
+            dimensions=Dimensions,
+            timestamp=Timestamp,
+            statistic_values=StatisticValues,
+            storage_resolution=StorageResolution,
+        )
+
+    put_statistics = put_statistic

@@ -1,0 +1,655 @@
+"""Transports over the AWS SDKs: boto3/botocore (sync) and aiobotocore/aioboto3 (async).
+
+Both call ``put_metric_data(**request.params)`` on a CloudWatch client and report what
+happened as :class:`~cwmetrics_core.SendOutcome` data, never as an exception: see
+:func:`outcome_from_exception` for the mapping.
+
+The SDK's own retries are turned down on the clients built here (one attempt): the core
+retries with its own backoff, and stacked retries multiply delays.
+
+The wire format (what the core measures the 1 MB limit in) follows the client's protocol,
+see :func:`wire_format_for_client`. boto3, botocore and aiobotocore are imported lazily,
+inside the functions that need them; importing this module does not import them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import sys
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from cwmetrics_core import PutMetricDataRequest, SendOutcome, WireFormat
+
+from ._base import AsyncTransport, ToThread, Transport
+from ._errors import CredentialsError, TransportError, check_endpoint, require
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+__all__ = [
+    "AioBotocoreTransport",
+    "Boto3Transport",
+    "async_transport_for",
+    "outcome_from_exception",
+    "transport_for_client",
+    "wire_format_for_client",
+]
+
+#: Botocore protocol name -> the encoding the core must measure.
+_PROTOCOL_WIRE_FORMATS: dict[str, WireFormat] = {
+    "json": WireFormat.BOTOCORE_JSON,
+    "query": WireFormat.QUERY,
+    # No CBOR encoder in the core; see wire_format_for_client() for the caveat.
+    "smithy-rpc-v2-cbor": WireFormat.BOTOCORE_JSON,
+}
+
+_DEFAULT_TIMEOUT = 20.0
+_MAX_CONNECT_TIMEOUT = 5.0
+_MAX_MESSAGE = 512
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def wire_format_for_client(client: Any) -> WireFormat:
+    """The encoding ``client`` puts on the wire for PutMetricData.
+
+    Reads ``client.meta.service_model.resolved_protocol`` (the protocol botocore actually
+    speaks; botocore >= 1.43 picks ``"json"`` from CloudWatch's ``protocols`` list) or,
+    on older botocore, ``.protocol`` (``"query"`` on botocore <= 1.40, e.g. aioboto3 15.5).
+
+    ``"smithy-rpc-v2-cbor"`` maps to :attr:`WireFormat.BOTOCORE_JSON`, which is *not* a
+    strict upper bound: botocore writes every float as a 9-byte CBOR double, so a
+    ``Values`` list of short numbers (``1.0``, ``0.5``) is up to ~1.8x larger in CBOR,
+    while long numbers and keys are smaller. A CBOR request over 1 MB is refused with
+    HTTP 413 and the core bisects it. Unknown protocols (and clients without a service
+    model) also map to :attr:`WireFormat.BOTOCORE_JSON`.
+
+    Args:
+        client: a boto3/botocore/aiobotocore CloudWatch client (or a look-alike).
+
+    Returns:
+        The :class:`~cwmetrics_core.WireFormat` to configure the core with.
+    """
+    model = getattr(getattr(client, "meta", None), "service_model", None)
+    protocol = getattr(model, "resolved_protocol", None)
+    if not isinstance(protocol, str):
+        protocol = getattr(model, "protocol", None)
+    if isinstance(protocol, str):
+        return _PROTOCOL_WIRE_FORMATS.get(protocol, WireFormat.BOTOCORE_JSON)
+    return WireFormat.BOTOCORE_JSON
+
+
+_REDACTIONS = (
+    # Credential-bearing fields in headers, query strings, config dumps and reprs.
+    (
+        re.compile(
+            r"(?i)\b(x-amz-security-token|x-amz-signature|signature|credential|"
+            r"aws_secret_access_key|aws_session_token|secret_?access_?key|session_?token|"
+            r"security_?token|secret_?key|password|authorization)(['\"]?\s*[=:]\s*['\"]?)"
+            r"[^\s,;&'\"]+"
+        ),
+        r"\1\2<redacted>",
+    ),
+    (re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA|AGPA|ANPA)[A-Z0-9]{12,}\b"), "<redacted>"),
+    (re.compile(r"(://)[^@\s]+@"), r"\1<redacted>@"),
+)
+
+
+def _sanitise(message: object) -> str:
+    """One short line without credentials: first paragraph, redacted, capped."""
+    text = str(message).split("\n\n", 1)[0]
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+@lru_cache(maxsize=1)
+def _botocore_errors() -> SimpleNamespace | None:
+    """botocore's exception classes, grouped for :func:`outcome_from_exception`."""
+    try:
+        from botocore import exceptions as e
+    except ImportError:
+        return None
+    names = [
+        "NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError",
+        "UnknownCredentialError", "RefreshWithMFAUnsupportedError", "MetadataRetrievalError",
+        "TokenRetrievalError", "NoAuthTokenError", "SSOError", "LoginError",
+    ]  # fmt: skip
+    credentials = tuple(c for n in names if isinstance(c := getattr(e, n, None), type))
+    return SimpleNamespace(
+        client=e.ClientError,
+        validation=e.ParamValidationError,
+        read_timeout=e.ReadTimeoutError,
+        credentials=credentials,
+        botocore=e.BotoCoreError,
+    )
+
+
+def outcome_from_exception(exc: BaseException) -> SendOutcome:
+    """Classify an exception raised by an SDK ``put_metric_data`` call as data.
+
+    * ``ClientError``: the service's error code and HTTP status.
+    * ``ReadTimeoutError`` and builtin ``TimeoutError``: ``"Timeout"``.
+    * ``NoCredentialsError``, ``PartialCredentialsError``, credential/token/SSO retrieval
+      errors: ``"CredentialsError"``.
+    * ``ParamValidationError``: ``"InvalidParameterValue"`` with status 400 (the core
+      bisects the batch to isolate the bad datum).
+    * ``EndpointConnectionError``, ``ConnectionClosedError``, ``ConnectTimeoutError``,
+      any other ``BotoCoreError`` and builtin ``OSError``: ``"NetworkError"``.
+    * Anything else (a bug, a broken client): ``"ClientException"``.
+
+    Messages are one line of at most 512 characters, with credential-looking fields
+    redacted and everything after the first blank line (e.g. the canonical request in a
+    ``SignatureDoesNotMatch`` message) removed.
+
+    Args:
+        exc: the exception.
+
+    Returns:
+        A failed :class:`~cwmetrics_core.SendOutcome`.
+    """
+    errors = _botocore_errors()
+    if errors is not None:
+        if isinstance(exc, errors.client):
+            response: Any = getattr(exc, "response", None)
+            response = response if isinstance(response, dict) else {}
+            error = response.get("Error") or {}
+            metadata = response.get("ResponseMetadata") or {}
+            status = metadata.get("HTTPStatusCode")
+            status = status if isinstance(status, int) else None
+            code = error.get("Code")
+            if not isinstance(code, str) or not code:
+                code = f"HttpError{status}" if status is not None else "ClientError"
+            message = error.get("Message") or str(exc)
+            return SendOutcome(False, status, code, _sanitise(message))
+        if isinstance(exc, errors.validation):
+            return SendOutcome(False, 400, "InvalidParameterValue", _sanitise(exc))
+        if isinstance(exc, errors.read_timeout):
+            return SendOutcome(False, None, "Timeout", _sanitise(exc))
+        if isinstance(exc, errors.credentials):
+            return SendOutcome(False, None, "CredentialsError", _sanitise(exc))
+        if isinstance(exc, errors.botocore):
+            return SendOutcome(False, None, "NetworkError", _sanitise(exc))
+    message = _sanitise(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return SendOutcome(False, None, "Timeout", message)
+    if isinstance(exc, OSError):
+        return SendOutcome(False, None, "NetworkError", message)
+    return SendOutcome(False, None, "ClientException", message)
+
+
+def _outcome_from_response(response: object) -> SendOutcome:
+    metadata = response.get("ResponseMetadata") if isinstance(response, dict) else None
+    status = metadata.get("HTTPStatusCode") if isinstance(metadata, dict) else None
+    return SendOutcome(True, status if isinstance(status, int) else None)
+
+
+def _client_config(
+    config_cls: Any,
+    config: Config | None,
+    max_attempts: int,
+    timeout: float,
+    max_pool_connections: int,
+    **extra: Any,
+) -> Any:
+    """Our client defaults as ``config_cls`` (Config or AioConfig), ``config`` merged over."""
+    if type(max_attempts) is not int or max_attempts < 1:
+        raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+    if not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if type(max_pool_connections) is not int or max_pool_connections < 1:
+        raise ValueError(f"max_pool_connections must be an int >= 1, got {max_pool_connections!r}")
+    ours = config_cls(
+        # total_max_attempts counts the first attempt; retries={"max_attempts": 1} would
+        # mean one *retry* (two attempts).
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=min(float(timeout), _MAX_CONNECT_TIMEOUT),
+        read_timeout=float(timeout),
+        max_pool_connections=max_pool_connections,
+        **extra,
+    )
+    return ours if config is None else ours.merge(config)
+
+
+def _is_unsigned(config: Any) -> bool:
+    from botocore import UNSIGNED
+
+    return getattr(config, "signature_version", None) is UNSIGNED
+
+
+_NO_CREDENTIALS = (
+    "no AWS credentials found (environment, shared config/credentials files, SSO, "
+    "container or instance metadata); configure them, or pass a client"
+)
+
+
+def _construction_error(exc: Exception) -> TransportError:
+    from botocore.exceptions import NoRegionError
+
+    if isinstance(exc, NoRegionError):
+        return TransportError(
+            "no AWS region configured: pass region=..., or set AWS_REGION / "
+            "AWS_DEFAULT_REGION or a region in the AWS config file"
+        )
+    outcome = outcome_from_exception(exc)
+    if outcome.error_code == "CredentialsError":
+        return CredentialsError(f"cannot load AWS credentials: {outcome.message}")
+    return TransportError(f"cannot create the CloudWatch client: {outcome.message}")
+
+
+def _factory(session: Any, *names: str) -> Any:
+    """The session's client factory: the first of ``names`` it has."""
+    for name in names:
+        factory = getattr(session, name, None)
+        if callable(factory):
+            return factory
+    raise TypeError(f"expected an AWS SDK session, got {type(session).__name__}")
+
+
+def _check_client_endpoint(client: Any, allow_insecure_http: bool) -> None:
+    url = getattr(client.meta, "endpoint_url", None)
+    if isinstance(url, str):
+        check_endpoint(url, allow_insecure_http=allow_insecure_http)
+
+
+def _is_async_client(client: object) -> bool:
+    """True for aiobotocore/aioboto3 clients and look-alikes with a coroutine method.
+
+    aiobotocore 3.x generates ``put_metric_data`` as a plain function returning a
+    coroutine (only ``_make_api_call`` is ``async def``), so both are checked.
+    """
+    if inspect.iscoroutinefunction(getattr(client, "put_metric_data", None)):
+        return True
+    if inspect.iscoroutinefunction(getattr(client, "_make_api_call", None)):
+        return True
+    aio_client = sys.modules.get("aiobotocore.client")
+    base = getattr(aio_client, "AioBaseClient", None)
+    return isinstance(base, type) and isinstance(client, base)
+
+
+def _is_client(client: object) -> bool:
+    return callable(getattr(client, "put_metric_data", None))
+
+
+_ACCEPTED = (
+    "a cwmetrics Transport/AsyncTransport, a boto3/botocore CloudWatch client "
+    "(boto3.client('cloudwatch')), or an entered aiobotocore/aioboto3 CloudWatch client"
+)
+
+
+def _not_a_client(client: object) -> TypeError:
+    hint = ""
+    if hasattr(client, "__aenter__"):
+        hint = (
+            "; this looks like an un-entered client context: use "
+            "'async with session.create_client(\"cloudwatch\") as client'"
+        )
+    elif callable(getattr(client, "client", None)) or callable(
+        getattr(client, "create_client", None)
+    ):
+        hint = "; this looks like a session: pass session.client('cloudwatch')"
+    return TypeError(f"expected {_ACCEPTED}, got {type(client).__name__}{hint}")
+
+
+def _import_boto3() -> Any:
+    """botocore's ``Config`` class, after checking that boto3 is installed."""
+    try:
+        import boto3  # noqa: F401
+        from botocore.config import Config
+    except ImportError:
+        require("boto3", "boto3")
+        raise
+    return Config
+
+
+def _build_client(session: Any, region: str | None, endpoint_url: str | None, config: Any) -> Any:
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        if session is None:
+            session = boto3.Session()
+        if not _is_unsigned(config) and session.get_credentials() is None:
+            raise CredentialsError(_NO_CREDENTIALS)
+        factory = _factory(session, "client", "create_client")  # boto3 or botocore session
+        return factory("cloudwatch", region_name=region, endpoint_url=endpoint_url, config=config)
+    except BotoCoreError as exc:
+        raise _construction_error(exc) from None
+
+
+# ---------------------------------------------------------------------------- sync
+
+
+class Boto3Transport(Transport):
+    """Send with a boto3/botocore CloudWatch client (sync; wrap in ToThread for asyncio).
+
+    With ``client``, that client is used as configured (its retries, timeouts, endpoint)
+    and :meth:`close` leaves it open: it is yours. Without, a client is built now from
+    the standard AWS configuration: the credential chain, the region from ``region`` or
+    the environment/config file, ``AWS_ENDPOINT_URL_CLOUDWATCH``/``AWS_ENDPOINT_URL``
+    (honoured by botocore), with botocore's retries turned down to ``max_attempts``
+    in total, timeouts, and a connection pool; :meth:`close` closes it.
+
+    Args:
+        client: an existing boto3/botocore CloudWatch client, or None to build one.
+        region: region of the built client (default: the standard configuration).
+        endpoint_url: endpoint of the built client (default: botocore's resolution,
+            including ``AWS_ENDPOINT_URL_CLOUDWATCH``).
+        session: a ``boto3.Session`` or ``botocore.session.Session`` to build the client
+            from (default: ``boto3.Session()``, reading the environment now).
+        max_attempts: total HTTP attempts per send inside botocore (1: the core retries).
+        timeout: seconds to wait for a response (read timeout); the connect timeout is
+            ``min(timeout, 5)``.
+        max_pool_connections: connection pool size of the built client.
+        config: a ``botocore.config.Config`` merged over the defaults above (its values
+            win, including ``retries``).
+        allow_insecure_http: permit a plain ``http://`` endpoint on a non-loopback host.
+        wire_format: override the encoding the core measures in (default: derived from
+            the client's protocol, see :func:`wire_format_for_client`).
+
+    Raises:
+        TypeError: ``client`` is not a sync CloudWatch client, or it is combined with
+            options that only apply to a built client.
+        MissingDependencyError: boto3 is not installed (only when building a client).
+        CredentialsError: the credential chain found no credentials.
+        InsecureEndpointError: the resolved endpoint is ``http://`` to a remote host.
+        TransportError: no region, an unknown profile, or another configuration error.
+        ValueError: ``max_attempts``, ``timeout`` or ``max_pool_connections`` out of range.
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        session: Any = None,
+        max_attempts: int = 1,
+        timeout: float = _DEFAULT_TIMEOUT,
+        max_pool_connections: int = 10,
+        config: Config | None = None,
+        allow_insecure_http: bool = False,
+        wire_format: WireFormat | None = None,
+    ) -> None:
+        self._closed = False
+        if client is not None:
+            if (region, endpoint_url, session, config) != (None, None, None, None):
+                raise TypeError(
+                    "region, endpoint_url, session and config configure a client built "
+                    "by Boto3Transport; they cannot be combined with client="
+                )
+            if _is_async_client(client):
+                raise TypeError(
+                    "an aiobotocore/aioboto3 client needs AioBotocoreTransport "
+                    "(or transport_for_client())"
+                )
+            if not _is_client(client):
+                raise _not_a_client(client)
+            self._client: Any = client
+            self._owns_client = False
+        else:
+            merged = _client_config(
+                _import_boto3(), config, max_attempts, timeout, max_pool_connections
+            )
+            if endpoint_url is not None:
+                endpoint_url = check_endpoint(endpoint_url, allow_insecure_http=allow_insecure_http)
+            self._client = _build_client(session, region, endpoint_url, merged)
+            self._owns_client = True
+            try:
+                _check_client_endpoint(self._client, allow_insecure_http)
+            except TransportError:
+                self._client.close()
+                raise
+        self.wire_format = (
+            WireFormat(wire_format) if wire_format is not None
+            else wire_format_for_client(self._client)
+        )  # fmt: skip
+
+    @property
+    def client(self) -> Any:
+        """The boto3/botocore client in use (e.g. for ``botocore.stub.Stubber``)."""
+        return self._client
+
+    def send(self, request: PutMetricDataRequest) -> SendOutcome:
+        """Call ``put_metric_data(**request.params)``; never raises for a failed send.
+
+        Args:
+            request: the request from the core.
+
+        Returns:
+            ``ok=True`` with the HTTP status, or the failure classified by
+            :func:`outcome_from_exception`.
+        """
+        try:
+            response = self._client.put_metric_data(**request.params)
+        except Exception as exc:  # noqa: BLE001 - every failure is data for the core
+            return outcome_from_exception(exc)
+        return _outcome_from_response(response)
+
+    def close(self) -> None:
+        """Close the client if this transport built it (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            self._client.close()
+
+    def __repr__(self) -> str:
+        meta = getattr(self._client, "meta", None)
+        return (
+            f"Boto3Transport(region={getattr(meta, 'region_name', None)!r}, "
+            f"endpoint_url={getattr(meta, 'endpoint_url', None)!r}, "
+            f"wire_format={self.wire_format.value!r}, owns_client={self._owns_client})"
+        )
+
+
+# ---------------------------------------------------------------------------- async
+
+
+class AioBotocoreTransport(AsyncTransport):
+    """Send with an aiobotocore/aioboto3 CloudWatch client, on the event loop.
+
+    Wraps a client you have already entered (``async with session.create_client(...)
+    as client``); :meth:`aclose` leaves it open. To let the transport own the client,
+    use :meth:`create`, which builds it with retries turned down, and closes it in
+    :meth:`aclose`.
+
+    Args:
+        client: an entered aiobotocore (or aioboto3) CloudWatch client.
+        wire_format: override the encoding the core measures in (default: derived from
+            the client's protocol; aioboto3 15.5 pins botocore 1.40, which speaks query).
+
+    Raises:
+        TypeError: ``client`` is not an async CloudWatch client.
+    """
+
+    def __init__(self, client: Any, *, wire_format: WireFormat | None = None) -> None:
+        if not _is_async_client(client):
+            raise (
+                TypeError("a sync boto3/botocore client needs Boto3Transport (or ToThread)")
+                if _is_client(client)
+                else _not_a_client(client)
+            )
+        self._client: Any = client
+        self._context: Any = None
+        self.wire_format = (
+            WireFormat(wire_format) if wire_format is not None
+            else wire_format_for_client(client)
+        )  # fmt: skip
+
+    @classmethod
+    async def create(
+        cls,
+        session: Any = None,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        max_attempts: int = 1,
+        timeout: float = _DEFAULT_TIMEOUT,
+        max_pool_connections: int = 10,
+        config: Config | None = None,
+        allow_insecure_http: bool = False,
+    ) -> AioBotocoreTransport:
+        """Build a CloudWatch client that the returned transport owns.
+
+        Same defaults as :class:`Boto3Transport` (one attempt, timeouts, pool size,
+        environment-driven region, credentials and endpoint). The service model is loaded
+        in a worker thread (``warm_up_loader_caches``), not on the event loop::
+
+            transport = await AioBotocoreTransport.create(region="eu-west-1")
+            try:
+                ...
+            finally:
+                await transport.aclose()
+
+        Args:
+            session: an ``aiobotocore.session.AioSession`` or ``aioboto3.Session``
+                (default: ``aiobotocore.session.get_session()``).
+            region: the client's region (default: the standard configuration).
+            endpoint_url: the client's endpoint (default: botocore's resolution).
+            max_attempts: total HTTP attempts per send inside aiobotocore.
+            timeout: read timeout in seconds; the connect timeout is ``min(timeout, 5)``.
+            max_pool_connections: connection pool size.
+            config: a ``botocore.config.Config``/``AioConfig`` merged over the defaults.
+            allow_insecure_http: permit a plain ``http://`` endpoint on a non-loopback host.
+
+        Returns:
+            The transport; call :meth:`aclose` to close the client.
+
+        Raises:
+            MissingDependencyError: aiobotocore is not installed.
+            CredentialsError: the credential chain found no credentials.
+            InsecureEndpointError: the resolved endpoint is ``http://`` to a remote host.
+            TransportError: no region or another configuration error.
+            TypeError: ``session`` is not an aiobotocore/aioboto3 session.
+        """
+        try:
+            from aiobotocore.config import AioConfig  # type: ignore[import-untyped,unused-ignore]
+            from aiobotocore.session import (  # type: ignore[import-untyped,unused-ignore]
+                get_session,
+            )
+            from botocore.exceptions import BotoCoreError
+        except ImportError:
+            require("aiobotocore", "aiobotocore")
+            raise
+        merged = _client_config(
+            AioConfig, config, max_attempts, timeout, max_pool_connections,
+            warm_up_loader_caches=True,
+        )  # fmt: skip
+        if endpoint_url is not None:
+            endpoint_url = check_endpoint(endpoint_url, allow_insecure_http=allow_insecure_http)
+        if session is None:
+            session = get_session()
+        factory = _factory(session, "create_client", "client")  # aiobotocore or aioboto3
+        try:
+            if not _is_unsigned(merged):
+                credentials = session.get_credentials()
+                if inspect.isawaitable(credentials):
+                    credentials = await credentials
+                if credentials is None:
+                    raise CredentialsError(_NO_CREDENTIALS)
+            context = factory(
+                "cloudwatch", region_name=region, endpoint_url=endpoint_url, config=merged
+            )
+            client = await context.__aenter__()
+        except BotoCoreError as exc:
+            raise _construction_error(exc) from None
+        transport = cls(client)
+        transport._context = context
+        try:
+            _check_client_endpoint(client, allow_insecure_http)
+        except TransportError:
+            await transport.aclose()
+            raise
+        return transport
+
+    @property
+    def client(self) -> Any:
+        """The aiobotocore/aioboto3 client in use."""
+        return self._client
+
+    async def asend(self, request: PutMetricDataRequest) -> SendOutcome:
+        """Await ``put_metric_data(**request.params)``; never raises for a failed send.
+
+        Cancellation (``asyncio.CancelledError``) propagates, so the driver can mark the
+        batch as abandoned.
+
+        Args:
+            request: the request from the core.
+
+        Returns:
+            ``ok=True`` with the HTTP status, or the failure classified by
+            :func:`outcome_from_exception`.
+        """
+        try:
+            response = await self._client.put_metric_data(**request.params)
+        except Exception as exc:  # noqa: BLE001 - every failure is data for the core
+            return outcome_from_exception(exc)
+        return _outcome_from_response(response)
+
+    async def aclose(self) -> None:
+        """Close the client if :meth:`create` built it (idempotent)."""
+        context, self._context = self._context, None
+        if context is not None:
+            await context.__aexit__(None, None, None)
+
+    def __repr__(self) -> str:
+        meta = getattr(self._client, "meta", None)
+        return (
+            f"AioBotocoreTransport(region={getattr(meta, 'region_name', None)!r}, "
+            f"endpoint_url={getattr(meta, 'endpoint_url', None)!r}, "
+            f"wire_format={self.wire_format.value!r}, owns_client={self._context is not None})"
+        )
+
+
+# ---------------------------------------------------------------------------- adapters
+
+
+def transport_for_client(client: object) -> Transport | AsyncTransport:
+    """Adapt what a user hands to ``.with_client(...)`` to a transport.
+
+    Args:
+        client: one of our transports (returned as is), an entered aiobotocore/aioboto3
+            CloudWatch client (-> :class:`AioBotocoreTransport`), or a boto3/botocore
+            CloudWatch client (-> :class:`Boto3Transport`).
+
+    Returns:
+        The transport.
+
+    Raises:
+        TypeError: anything else (the message says what is accepted).
+    """
+    if isinstance(client, (Transport, AsyncTransport)):
+        return client
+    if _is_async_client(client):
+        return AioBotocoreTransport(client)
+    if _is_client(client):
+        return Boto3Transport(client)
+    raise _not_a_client(client)
+
+
+def async_transport_for(client: object) -> AsyncTransport:
+    """Like :func:`transport_for_client`, for the async API.
+
+    Sync transports and sync clients are wrapped in :class:`ToThread`, so their blocking
+    I/O runs in a worker thread, never on the event loop.
+
+    Args:
+        client: as for :func:`transport_for_client`.
+
+    Returns:
+        An :class:`AsyncTransport`.
+
+    Raises:
+        TypeError: ``client`` is not accepted.
+    """
+    transport = transport_for_client(client)
+    if isinstance(transport, AsyncTransport):
+        return transport
+    return ToThread(transport)

@@ -1,0 +1,428 @@
+"""HttpxTransport: PutMetricData over raw HTTP with httpx, SigV4-signed, sync and async.
+
+The core already encoded the body (AWS JSON 1.0 by default); this transport adds
+compression, the ``User-Agent``, a SigV4 signature over the final bytes, posts it with a
+pooled ``httpx.AsyncClient`` (:meth:`HttpxTransport.asend`) or ``httpx.Client``
+(:meth:`HttpxTransport.send`) and reports the result as a
+:class:`~cwmetrics_core.SendOutcome`. httpx and botocore are imported only when a
+transport is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from cwmetrics_core import PutMetricDataRequest, SendOutcome, WireFormat
+from cwmetrics_core import __version__ as _core_version
+
+from ._base import AsyncTransport, Transport
+from ._errors import CredentialsError, TransportError, check_endpoint, outcome_from_http, require
+from ._signers import BotocoreSigner, Signer, StaticSigner
+from ._sigv4 import amz_date_from_epoch
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+__all__ = ["HttpxTransport", "USER_AGENT", "SERVICE"]
+
+#: The ``User-Agent`` sent with every request.
+USER_AGENT = f"cloudwatch-metrics-client/{_core_version}"
+#: CloudWatch's SigV4 signing name.
+SERVICE = "monitoring"
+
+_log = logging.getLogger("cwmetrics.transport.httpx")
+_REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+_REDACTED = "<redacted>"
+#: Bodies at least this large are compressed in a worker thread on the async path.
+_OFFLOAD_BYTES = 128 * 1024
+_CLOSED = SendOutcome(ok=False, error_code="TransportClosed", message="transport is closed")
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def _default_signer() -> Signer:
+    try:
+        import botocore  # noqa: F401
+    except ImportError:
+        return StaticSigner()
+    return BotocoreSigner()
+
+
+def _resolve_region(region: str | None, signer: Signer) -> str:
+    found = (
+        region
+        or signer.region
+        or _env("AWS_REGION")
+        or _env("AWS_DEFAULT_REGION")
+        or signer.configured_region()
+    )
+    if not found:
+        try:
+            import botocore.session
+        except ImportError:
+            pass
+        else:
+            try:
+                configured = botocore.session.Session().get_config_variable("region")
+            except Exception:  # noqa: BLE001 - e.g. AWS_PROFILE names a missing profile
+                configured = None
+            found = configured if isinstance(configured, str) else None
+    if not found:
+        raise TransportError(
+            "no AWS region: pass region=..., set AWS_REGION or AWS_DEFAULT_REGION, or "
+            "configure a region in your AWS profile"
+        )
+    if not _REGION.fullmatch(found):
+        raise TransportError(f"not an AWS region name: {found!r}")
+    return found
+
+
+def _resolve_endpoint(endpoint_url: str | None, region: str) -> str:
+    if endpoint_url:
+        return endpoint_url
+    if (_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() != "true":
+        from_env = _env("AWS_ENDPOINT_URL_CLOUDWATCH") or _env("AWS_ENDPOINT_URL")
+        if from_env:
+            return from_env
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{SERVICE}.{region}.{suffix}"
+
+
+def _gzip(body: bytes) -> bytes:
+    # Level 1: ~5x faster than 6 on a 1 MB body for ~5% larger output.
+    return gzip.compress(body, compresslevel=1, mtime=0)
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return text
+
+
+def _secrets_of(added: dict[str, str]) -> tuple[str, ...]:
+    """The values an answer must never echo back: token and signature."""
+    signature = added.get("Authorization", "").rpartition("Signature=")[2]
+    return tuple(v for v in (added.get("X-Amz-Security-Token"), signature) if v)
+
+
+def _outcome_from_exception(exc: Exception) -> SendOutcome:
+    """Maps an exception raised while signing or sending to a :class:`SendOutcome`."""
+    import httpx
+
+    if isinstance(exc, CredentialsError):
+        return SendOutcome(ok=False, error_code="CredentialsError", message=str(exc)[:512])
+    detail = f"{type(exc).__name__}: {exc}"[:300]
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.ConnectError)):
+        return SendOutcome(ok=False, error_code="NetworkError", message=f"connect: {detail}")
+    if isinstance(exc, httpx.TimeoutException):
+        return SendOutcome(ok=False, error_code="Timeout", message=detail)
+    if isinstance(exc, httpx.DecodingError):
+        return SendOutcome(ok=False, error_code="MalformedResponse", message=detail)
+    if isinstance(exc, httpx.HTTPError):
+        return SendOutcome(ok=False, error_code="NetworkError", message=detail)
+    # Our own or a signer's bug: name it, but never print its text (it may hold secrets).
+    return SendOutcome(
+        ok=False, error_code="TransportError", message=f"unexpected {type(exc).__name__}"
+    )
+
+
+class HttpxTransport(Transport, AsyncTransport):
+    """Sends PutMetricData with httpx: ``await asend(request)`` and ``send(request)``.
+
+    One object serves both drivers: :meth:`asend` uses a lazily created
+    ``httpx.AsyncClient`` and :meth:`send` a lazily created ``httpx.Client``, each with
+    its own connection pool. Failures are returned as
+    :class:`~cwmetrics_core.SendOutcome` data; only ``asyncio.CancelledError``,
+    ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+
+    Region: ``region``, else the signer's region, else ``AWS_REGION``, else
+    ``AWS_DEFAULT_REGION``, else the region of botocore's default profile. Endpoint:
+    ``endpoint_url``, else ``AWS_ENDPOINT_URL_CLOUDWATCH``, else ``AWS_ENDPOINT_URL``
+    (both ignored when ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else
+    ``https://monitoring.<region>.amazonaws.com`` (``.amazonaws.com.cn`` in China).
+    The environment is read here, in the constructor.
+
+    Args:
+        region: The signing region (and the default endpoint's region).
+        endpoint_url: The CloudWatch endpoint, e.g. ``http://127.0.0.1:4566``.
+        signer: Who signs requests. Default: :class:`BotocoreSigner` when botocore is
+            installed, else :class:`StaticSigner` (environment credentials).
+        timeout: Seconds allowed for each of connect, write, read and waiting for a pooled
+            connection; ``None`` waits forever (not recommended).
+        gzip_threshold: Bodies longer than this many bytes are sent with
+            ``Content-Encoding: gzip`` (``0``: compress every body); ``None`` never
+            compresses.
+        allow_insecure_http: Allow a plain ``http://`` endpoint that is not loopback.
+        max_connections: Connections per pool (each of the sync and async clients).
+        keepalive_expiry: Seconds an idle connection is kept for reuse. httpx's default is
+            5 s; the default here outlives a 60 s flush interval so flushes reuse the
+            TLS connection.
+        verify: Verify TLS certificates (``True``), or an ``ssl.SSLContext`` to verify with
+            (e.g. a private CA). ``False`` disables verification: never in production.
+        client: An ``httpx.AsyncClient`` to use instead of creating one (its own
+            timeout, limits and TLS settings apply; it is not closed by :meth:`aclose`).
+        sync_client: An ``httpx.Client`` to use for :meth:`send` (not closed by
+            :meth:`close`).
+
+    Raises:
+        MissingDependencyError: httpx (or the default signer's package) is not installed.
+        TransportError: no region, a malformed region, or a malformed endpoint.
+        InsecureEndpointError: plain ``http://`` to a non-loopback host.
+        CredentialsError: the default signer without botocore found no credentials.
+    """
+
+    wire_format = WireFormat.JSON
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        signer: Signer | None = None,
+        timeout: float | None = 10.0,
+        gzip_threshold: int | None = 4096,
+        allow_insecure_http: bool = False,
+        max_connections: int = 10,
+        keepalive_expiry: float = 120.0,
+        verify: bool | ssl.SSLContext = True,
+        client: httpx.AsyncClient | None = None,
+        sync_client: httpx.Client | None = None,
+    ) -> None:
+        try:
+            import httpx
+        except ImportError:
+            require("httpx", "httpx")
+        if timeout is not None and not timeout > 0:
+            raise TransportError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        if gzip_threshold is not None and gzip_threshold < 0:
+            raise TransportError(f"gzip_threshold must be >= 0 or None, got {gzip_threshold!r}")
+        if max_connections < 1:
+            raise TransportError(f"max_connections must be >= 1, got {max_connections!r}")
+        if keepalive_expiry < 0:
+            raise TransportError(f"keepalive_expiry must be >= 0, got {keepalive_expiry!r}")
+        self.signer: Signer = signer if signer is not None else _default_signer()
+        self.region: str = _resolve_region(region, self.signer)
+        self.endpoint_url: str = check_endpoint(
+            _resolve_endpoint(endpoint_url, self.region), allow_insecure_http=allow_insecure_http
+        )
+        has_path = bool(urlsplit(self.endpoint_url).path)
+        self._url = self.endpoint_url if has_path else self.endpoint_url + "/"
+        self.timeout = timeout
+        self.gzip_threshold = gzip_threshold
+        self._timeout = httpx.Timeout(timeout)
+        self._limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive_expiry,
+        )
+        self._verify = verify
+        self._client = client
+        self._sync_client = sync_client
+        self._owns_client = client is None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._owns_sync_client = sync_client is None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ clients
+
+    def _async_client(self) -> httpx.AsyncClient:
+        import httpx
+
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._owns_client and self._client_loop is not loop:
+            # Pooled connections belong to the loop that opened them (e.g. an earlier
+            # asyncio.run()); that loop may be gone, so start a fresh pool on this one.
+            self._client = None
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout, limits=self._limits, verify=self._verify
+            )
+            self._client_loop = loop
+        return self._client
+
+    def _blocking_client(self) -> httpx.Client:
+        import httpx
+
+        with self._lock:
+            if self._sync_client is None:
+                self._sync_client = httpx.Client(
+                    timeout=self._timeout, limits=self._limits, verify=self._verify
+                )
+            return self._sync_client
+
+    # ------------------------------------------------------------------ request
+
+    def _compresses(self, body: bytes) -> bool:
+        threshold = self.gzip_threshold
+        return threshold is not None and len(body) > threshold
+
+    def _build(
+        self,
+        client: httpx.Client | httpx.AsyncClient,
+        request: PutMetricDataRequest,
+        body: bytes,
+        compressed: bool,
+    ) -> tuple[httpx.Request, dict[str, str], str]:
+        """Builds the unsigned request; returns it, the headers to sign and the date."""
+        headers = dict(request.headers)
+        headers["User-Agent"] = USER_AGENT
+        if compressed:
+            headers["Content-Encoding"] = "gzip"
+        http_request = client.build_request("POST", self._url, headers=headers, content=body)
+        to_sign = {"Host": http_request.headers["Host"], **headers}
+        return http_request, to_sign, amz_date_from_epoch(time.time())
+
+    def _finish(
+        self, request: PutMetricDataRequest, response: httpx.Response, secrets: tuple[str, ...]
+    ) -> SendOutcome:
+        outcome = outcome_from_http(response.status_code, dict(response.headers), response.content)
+        if not outcome.ok and secrets:
+            scrubbed = _scrub(outcome.message, secrets)
+            if scrubbed != outcome.message:
+                outcome = SendOutcome(
+                    ok=False,
+                    http_status=outcome.http_status,
+                    error_code=outcome.error_code,
+                    message=scrubbed,
+                )
+        self._log(request, outcome)
+        return outcome
+
+    def _fail(self, request: PutMetricDataRequest, exc: Exception) -> SendOutcome:
+        outcome = _outcome_from_exception(exc)
+        self._log(request, outcome)
+        return outcome
+
+    def _log(self, request: PutMetricDataRequest, outcome: SendOutcome) -> None:
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "PutMetricData namespace=%s datums=%d bytes=%d -> %s %s",
+                request.namespace,
+                len(request.datums),
+                len(request.body),
+                outcome.http_status,
+                "ok" if outcome.ok else outcome.error_code,
+            )
+
+    # ------------------------------------------------------------------ sending
+
+    async def asend(self, request: PutMetricDataRequest) -> SendOutcome:
+        """Sends one request with the async client.
+
+        Signing credentials are resolved or refreshed in a worker thread when that needs
+        I/O; everything else runs on the event loop without blocking it.
+
+        Args:
+            request: The request the core handed out.
+
+        Returns:
+            What happened; never raises for a failed delivery.
+        """
+        if self._closed:
+            return _CLOSED
+        try:
+            client = self._async_client()
+            body = request.body
+            compressed = self._compresses(body)
+            if compressed:
+                # zlib releases the GIL: keep a large body's ~10 ms off the event loop.
+                if len(body) >= _OFFLOAD_BYTES:
+                    body = await asyncio.to_thread(_gzip, body)
+                else:
+                    body = _gzip(body)
+            http_request, to_sign, amz_date = self._build(client, request, body, compressed)
+            added = await self.signer.asign(
+                "POST",
+                str(http_request.url),
+                to_sign,
+                body,
+                region=self.region,
+                service=SERVICE,
+                amz_date=amz_date,
+            )
+            http_request.headers.update(added)
+            response = await client.send(http_request)
+        except Exception as exc:  # noqa: BLE001 - failures are data, never raised
+            return self._fail(request, exc)
+        return self._finish(request, response, _secrets_of(added))
+
+    def send(self, request: PutMetricDataRequest) -> SendOutcome:
+        """Sends one request with the sync client (blocks the calling thread).
+
+        Args:
+            request: The request the core handed out.
+
+        Returns:
+            What happened; never raises for a failed delivery.
+        """
+        if self._closed:
+            return _CLOSED
+        try:
+            client = self._blocking_client()
+            compressed = self._compresses(request.body)
+            body = _gzip(request.body) if compressed else request.body
+            http_request, to_sign, amz_date = self._build(client, request, body, compressed)
+            added = self.signer.sign(
+                "POST",
+                str(http_request.url),
+                to_sign,
+                body,
+                region=self.region,
+                service=SERVICE,
+                amz_date=amz_date,
+            )
+            http_request.headers.update(added)
+            response = client.send(http_request)
+        except Exception as exc:  # noqa: BLE001 - failures are data, never raised
+            return self._fail(request, exc)
+        return self._finish(request, response, _secrets_of(added))
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Closes the sync client if this transport created it. Idempotent.
+
+        Later sends return ``error_code="TransportClosed"``. In async code use
+        :meth:`aclose`, which also closes the async client.
+        """
+        self._closed = True
+        with self._lock:
+            client, self._sync_client = self._sync_client, None
+        if client is not None and self._owns_sync_client:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Closes the clients this transport created (async and sync). Idempotent."""
+        self.close()
+        client, self._client = self._client, None
+        # A client from another (maybe closed) event loop cannot be awaited here.
+        owned = client is not None and self._owns_client
+        if owned and client is not None and self._client_loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    def __enter__(self) -> HttpxTransport:
+        return self
+
+    async def __aenter__(self) -> HttpxTransport:
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpxTransport(endpoint_url={self.endpoint_url!r}, region={self.region!r}, "
+            f"signer={self.signer!r})"
+        )

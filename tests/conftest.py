@@ -1,0 +1,1 @@
+pytest_plugins = ["cwmetrics_transports.testing.pytest_plugin"]
