@@ -276,15 +276,20 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         self._stopping = True
         with self._lock:
             self._core.close(self._clock())
+        # Let the loop finish the send in hand: cancelling it mid-request would re-queue a
+        # batch the endpoint may already have applied (and send it twice).
+        if self._wakeup is not None:
+            self._wake()
         task, self._task = self._task, None
         if task is not None and not task.done():
-            task.cancel()
             try:
-                await task
-            except asyncio.CancelledError:
-                cancelling = getattr(asyncio.current_task(), "cancelling", None)
-                if cancelling is not None and cancelling():
-                    raise
+                await asyncio.wait_for(
+                    asyncio.shield(task), max(0.0, deadline - time.monotonic())
+                )
+            except asyncio.TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         delivered = False
         try:
             self.transport  # noqa: B018

@@ -1,15 +1,10 @@
 """Transports over the AWS SDKs: boto3/botocore (sync) and aiobotocore/aioboto3 (async).
 
-Both call ``put_metric_data(**request.params)`` on a CloudWatch client and report what
-happened as :class:`~cwmetrics_core.SendOutcome` data, never as an exception: see
-:func:`outcome_from_exception` for the mapping.
-
-The SDK's own retries are turned down on the clients built here (one attempt): the core
-retries with its own backoff, and stacked retries multiply delays.
-
-The wire format (what the core measures the 1 MB limit in) follows the client's protocol,
-see :func:`wire_format_for_client`. boto3, botocore and aiobotocore are imported lazily,
-inside the functions that need them; importing this module does not import them.
+Both call ``put_metric_data(**request.params)`` and report failures as
+:class:`~cwmetrics_core.SendOutcome` data (:func:`outcome_from_exception`). Clients built
+here make one HTTP attempt per send: the core retries, and stacked retries multiply
+delays. The wire format follows the client's protocol (:func:`wire_format_for_client`).
+boto3, botocore and aiobotocore are imported lazily, never by importing this module.
 """
 
 from __future__ import annotations
@@ -62,12 +57,10 @@ def wire_format_for_client(client: Any) -> WireFormat:
     speaks; botocore >= 1.43 picks ``"json"`` from CloudWatch's ``protocols`` list) or,
     on older botocore, ``.protocol`` (``"query"`` on botocore <= 1.40, e.g. aioboto3 15.5).
 
-    ``"smithy-rpc-v2-cbor"`` maps to :attr:`WireFormat.BOTOCORE_JSON`, which is *not* a
-    strict upper bound: botocore writes every float as a 9-byte CBOR double, so a
-    ``Values`` list of short numbers (``1.0``, ``0.5``) is up to ~1.8x larger in CBOR,
-    while long numbers and keys are smaller. A CBOR request over 1 MB is refused with
-    HTTP 413 and the core bisects it. Unknown protocols (and clients without a service
-    model) also map to :attr:`WireFormat.BOTOCORE_JSON`.
+    ``"smithy-rpc-v2-cbor"``, unknown protocols and clients without a service model map to
+    :attr:`WireFormat.BOTOCORE_JSON`. For CBOR that is *not* an upper bound: botocore
+    writes each float as a 9-byte double, so short values (``1.0``) take up to ~1.8x the
+    JSON size; a request over 1 MB gets HTTP 413 and the core bisects it.
 
     Args:
         client: a boto3/botocore/aiobotocore CloudWatch client (or a look-alike).
@@ -499,14 +492,9 @@ class AioBotocoreTransport(AsyncTransport):
         """Build a CloudWatch client that the returned transport owns.
 
         Same defaults as :class:`Boto3Transport` (one attempt, timeouts, pool size,
-        environment-driven region, credentials and endpoint). The service model is loaded
-        in a worker thread (``warm_up_loader_caches``), not on the event loop::
-
-            transport = await AioBotocoreTransport.create(region="eu-west-1")
-            try:
-                ...
-            finally:
-                await transport.aclose()
+        region, credentials and endpoint from the environment). The service model is
+        loaded in a worker thread (``warm_up_loader_caches``), not on the event loop.
+        ``transport = await AioBotocoreTransport.create(); ...; await transport.aclose()``.
 
         Args:
             session: an ``aiobotocore.session.AioSession`` or ``aioboto3.Session``

@@ -271,3 +271,26 @@ def test_unsent_data_warns_when_the_loop_closes(caplog: pytest.LogCaptureFixture
 
     with pytest.warns(ResourceWarning, match="unsent"):
         run(main)
+
+
+def test_stop_lets_the_send_in_hand_finish_instead_of_resending_it() -> None:
+    """Regression: stop() used to cancel the loop mid-request and re-send that batch."""
+
+    class Slow(DryRunTransport):
+        async def asend(self, request: PutMetricDataRequest) -> SendOutcome:
+            await asyncio.sleep(0.2)
+            return self.send(request)
+
+    async def main() -> tuple[CloudWatchAsyncMetricReporter, Slow]:
+        transport = Slow()
+        reporter = CloudWatchAsyncMetricReporter(report_interval=0.01, transport=transport)
+        Metrics("App", reporter).put_value("v", 1.0, count=4)
+        await reporter.run()
+        await asyncio.sleep(0.05)  # the loop is now inside asend()
+        assert reporter.stats.in_flight == 4
+        assert await reporter.stop(timeout=5)
+        return reporter, transport
+
+    reporter, transport = run(main)
+    assert len(transport.attempts) == 1
+    assert reporter.stats.sent == 4

@@ -13,12 +13,13 @@ import asyncio
 import datetime as dt
 import gzip
 import math
+import os
 import random
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any
@@ -43,7 +44,9 @@ from cwmetrics_core import (
     send_flow,
 )
 from cwmetrics_transports import (
+    AioBotocoreTransport,
     AsyncTransport,
+    Boto3Transport,
     CredentialsError,
     DryRunTransport,
     InsecureEndpointError,
@@ -51,15 +54,10 @@ from cwmetrics_transports import (
     ToThread,
     Transport,
     TransportError,
-)
-from cwmetrics_transports._boto3 import (
-    AioBotocoreTransport,
-    Boto3Transport,
     async_transport_for,
-    outcome_from_exception,
     transport_for_client,
-    wire_format_for_client,
 )
+from cwmetrics_transports._boto3 import outcome_from_exception, wire_format_for_client
 from cwmetrics_transports.testing import LocalCloudWatch
 
 NS = "Test/Boto3Transport"
@@ -70,8 +68,6 @@ TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKENvalue0123456789"
 @pytest.fixture(autouse=True)
 def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """No AWS_* from the outside, no config files, no instance metadata (no network)."""
-    import os
-
     for name in [n for n in os.environ if n.startswith("AWS_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
@@ -748,13 +744,13 @@ def test_real_network_failures(local_cloudwatch: LocalCloudWatch) -> None:
         time.sleep(0.02)
 
 
-def _big_series(core: MetricsCore, now: float, count: int, tag: str) -> Iterator[None]:
+def _record_big_series(core: MetricsCore, now: float, count: int, tag: str) -> None:
+    """``count`` series with 30 long dimensions and 150 distinct values each."""
     dims = {f"dimension-{d:02d}": f"{tag}-{d}-" + "v" * 220 for d in range(29)}
     for s in range(count):
         key = MetricKey(NS, "BigMetric", {**dims, "series": f"{tag}-{s}"}, unit="Microseconds")
         for v in range(150):
             core.record_value(key, s + v * 1.000001, now)
-        yield
 
 
 @pytest.mark.parametrize("protocol", ["json", "query"])
@@ -771,8 +767,7 @@ def test_one_megabyte_batches_accepted(protocol: str, local_cloudwatch: LocalClo
     now = time.time()
     core = MetricsCore(CoreConfig(wire_format=transport.wire_format), now=now)
     series = 340 if protocol == "json" else 210  # about three / two full requests
-    for _ in _big_series(core, now, series, protocol):
-        pass
+    _record_big_series(core, now, series, protocol)
     measured = _drain(core, transport.send)
     assert captured == measured
     assert 980_000 < max(measured) <= 1_000_000  # the core's limit: 1 MB, under the 1 MiB
