@@ -28,6 +28,8 @@ class FacadeBase:
 
     _instance: ClassVar[Metrics | None] = None
     _pending_client: ClassVar[Any] = None
+    #: The instance once it has a reporter (the recording fast path reads only this).
+    _live: ClassVar[Metrics | None] = None
 
     @classmethod
     def _new_reporter(cls) -> BaseReporter:
@@ -48,6 +50,9 @@ class FacadeBase:
 
     @classmethod
     def _ready(cls) -> Metrics:
+        live = cls._live
+        if live is not None:
+            return live
         metrics = cls.__dict__.get("_instance")
         if metrics is None or metrics.reporter is None:
             metrics = cls.metrics()
@@ -73,7 +78,9 @@ class FacadeBase:
     @classmethod
     def with_reporter(cls, reporter: BaseReporter) -> type[Any]:
         """Report through ``reporter`` (a client given to ``with_client`` is handed to it)."""
-        cls.metrics().reporter = reporter
+        metrics = cls.metrics()
+        metrics.reporter = reporter
+        cls._live = metrics
         if cls._pending_client is not None:
             client, cls._pending_client = cls._pending_client, None
             cls._use_client(reporter, client)
@@ -176,6 +183,7 @@ class FacadeBase:
     def _reset_default(cls) -> None:
         """Forget the default instance and any pending client (for tests and re-setup)."""
         cls._instance = None
+        cls._live = None
         cls._pending_client = None
 
 

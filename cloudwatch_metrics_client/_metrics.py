@@ -242,10 +242,43 @@ class Metrics:
             InvalidMetricError: bad name, dimensions, unit, value, count or timestamp
                 (unless the reporter has ``errors="log"``). Nothing is recorded.
         """
+        self._put_value(name, value, unit, dimensions, timestamp, count, storage_resolution)
+
+    def _put_value(
+        self,
+        name: str,
+        value: float,
+        unit: Unit | str | None,
+        dimensions: DimensionsArg,
+        timestamp: TimestampArg,
+        count: float,
+        storage_resolution: int,
+    ) -> None:
+        # The hot path, positional and inlined: a cached key for plain-dict dimensions,
+        # the wall clock, then the core under the reporter's lock.
         try:
-            key = self.key(name, unit, dimensions, storage_resolution)
-            reporter = self._reporter or self._require_reporter()
-            reporter._record_value(key, value, self._timestamp(timestamp), count)
+            key = None
+            if dimensions.__class__ is dict:
+                try:
+                    key = self._keys.get(
+                        (name, unit, tuple(dimensions.items()), storage_resolution)
+                    )
+                except TypeError:  # unhashable junk: validated (and rejected) below
+                    key = None
+            if key is None:
+                key = self.key(name, unit, dimensions, storage_resolution)
+            reporter = self._reporter
+            if reporter is None:
+                reporter = self._require_reporter()
+            ts = self._clock() if timestamp is None else self._timestamp(timestamp)
+            lock = reporter._lock
+            lock.acquire()  # explicit acquire/release: half the cost of `with` here
+            try:
+                full = reporter._core.record_value(key, value, ts, count)
+            finally:
+                lock.release()
+            if full:
+                reporter._wake()
         except UsageError as exc:
             self._rejected(exc, name)
 

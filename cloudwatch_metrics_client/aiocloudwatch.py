@@ -370,14 +370,8 @@ class CloudWatchAsyncMetrics(FacadeBase):
         Raises:
             InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
         """
-        cls._ready().put_value(
-            MetricName,
-            Value,
-            unit=Unit,
-            dimensions=Dimensions,
-            timestamp=Timestamp,
-            count=Count,
-            storage_resolution=StorageResolution,
+        (cls._live or cls._ready())._put_value(
+            MetricName, Value, Unit, Dimensions, Timestamp, Count, StorageResolution
         )
 
     @classmethod
