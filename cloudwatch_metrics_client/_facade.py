@@ -199,7 +199,7 @@ class _LazyMetrics:
         self, timer: Timer, duration: float, extra: dict[str, str] | None, failed: bool
     ) -> None:
         try:
-            metrics = self._facade._ready()
+            metrics = self._facade._live or self._facade._ready()
         except Exception as exc:  # noqa: BLE001 - never break the timed call
             log.warning("could not record timing %r: %s", timer.name, exc)
             return

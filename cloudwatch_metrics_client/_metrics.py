@@ -359,18 +359,37 @@ class Metrics:
         # Called when a timed block ends: never raise into the user's code from here
         # (any bad input was rejected when the timer or the monitored dimension was set).
         try:
+            cache_key = (self._namespace, tuple(extra.items()) if extra else ())
+            key = timer._keys.get(cache_key)
             dims = timer.dimensions
             if extra:
                 dims = {**dims, **extra}
-            key = self.key(timer.name, timer.unit, dims)
-            reporter = self._require_reporter()
+            if key is None:
+                key = self.key(timer.name, timer.unit, dims)
+                if len(timer._keys) >= _KEY_CACHE_MAX:
+                    timer._keys.clear()
+                timer._keys[cache_key] = key
+            reporter = self._reporter
+            if reporter is None:
+                reporter = self._require_reporter()
             now = self._clock()
-            reporter._record_value(key, max(duration, 0.0), now, 1.0)
+            lock = reporter._lock
+            lock.acquire()
+            try:
+                full = reporter._core.record_value(key, duration if duration > 0 else 0.0, now)
+            finally:
+                lock.release()
+            if full:
+                reporter._wake()
             if failed and timer.count_failures:
                 fail_key = self.key(timer.name + "Failures", Unit.COUNT, dims)
                 reporter._record_statistics(fail_key, 1.0, 1.0, 1.0, 1.0, now)
         except Exception as exc:  # noqa: BLE001 - must not break the timed call
             log.warning("could not record timing %r: %s", timer.name, exc)
+
+
+#: (name, value) pairs already validated by set_monitored_dimension (bounded).
+_valid_pairs: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 def set_monitored_dimension(name: str, value: str) -> None:
@@ -385,7 +404,16 @@ def set_monitored_dimension(name: str, value: str) -> None:
         raise CoreStateError(
             "with_monitored_dimension() must be called inside a @monitored_task call"
         )
-    ((n, v),) = normalise_dimensions({name: value})
+    try:
+        pair = _valid_pairs.get((name, value))
+    except TypeError:  # unhashable: validated (and rejected) below
+        pair = None
+    if pair is None:
+        ((n, v),) = normalise_dimensions({name: value})
+        if len(_valid_pairs) >= _KEY_CACHE_MAX:
+            _valid_pairs.clear()
+        _valid_pairs[(n, v)] = pair = (n, v)
+    n, v = pair
     if n not in scope and len(scope) >= 30:
         raise InvalidMetricError("Dimensions", name, "more than 30 dimensions on this call")
     scope[n] = v

@@ -121,6 +121,8 @@ class Timer:
         self.monitored = monitored
         self.count_failures = count_failures
         self._active: TimerRun | None = None
+        #: (namespace, extra dimension items) -> MetricKey, filled by Metrics.
+        self._keys: dict[tuple[object, ...], MetricKey] = {}
         # Validate the name now, at the call site, not at the first exit (the namespace
         # may not be configured yet when a decorator runs at import time).
         MetricKey("Validation", name, self.dimensions, parsed)
