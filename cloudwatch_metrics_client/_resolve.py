@@ -12,7 +12,13 @@ from cwmetrics_transports import (
     Transport,
 )
 
-__all__ = ["sync_transport", "async_transport", "default_sync_transport", "default_async_transport"]
+__all__ = [
+    "sync_transport",
+    "async_transport",
+    "default_sync_transport",
+    "default_async_transport",
+    "default_async_transport_async",
+]
 
 
 def _installed(module: str) -> bool:
@@ -42,8 +48,8 @@ def default_sync_transport() -> Transport:
 def default_async_transport() -> AsyncTransport:
     """httpx when installed, else boto3 in a worker thread, from the AWS environment.
 
-    (An aiobotocore client needs an async context to create; pass one with
-    ``with_client()``.)
+    (An aiobotocore client needs an event loop to create: see
+    :func:`default_async_transport_async`, which the async reporter uses.)
 
     Raises:
         MissingDependencyError: neither is installed.
@@ -59,6 +65,20 @@ def default_async_transport() -> AsyncTransport:
     raise MissingDependencyError(
         "no transport available: pip install 'cloudwatch-metrics-client[httpx]' (or [boto3])"
     )
+
+
+async def default_async_transport_async() -> AsyncTransport:
+    """httpx when installed, else aiobotocore (created here), else boto3 in a thread.
+
+    Raises:
+        MissingDependencyError: none of them is installed.
+        TransportError: no region or credentials, or an insecure endpoint.
+    """
+    if not _installed("httpx") and _installed("aiobotocore"):
+        from cwmetrics_transports import AioBotocoreTransport
+
+        return await AioBotocoreTransport.create()
+    return default_async_transport()
 
 
 def sync_transport(client: Any) -> Transport:

@@ -31,7 +31,7 @@ from cwmetrics_transports import AsyncTransport
 from ._facade import FacadeBase
 from ._metrics import DimensionsArg, TimestampArg
 from ._reporter import BaseReporter, log, transport_bug
-from ._resolve import async_transport, default_async_transport
+from ._resolve import async_transport, default_async_transport, default_async_transport_async
 
 __all__ = ["CloudWatchAsyncMetricReporter", "CloudWatchAsyncMetrics"]
 
@@ -123,6 +123,16 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                 self._core.set_wire_format(transport.wire_format)
         return self._transport
 
+    async def _resolve_transport(self) -> AsyncTransport:
+        """The transport; the default one is built here (aiobotocore needs ``await``)."""
+        if self._transport is None:
+            transport = await default_async_transport_async()
+            self._transport = transport
+            self._owns_transport = True
+            with self._lock:
+                self._core.set_wire_format(transport.wire_format)
+        return self._transport
+
     # ------------------------------------------------------------ lifecycle
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -141,7 +151,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         """
         if self._stopping or self._stopped:
             raise CoreStateError("this reporter was stopped; create a new one")
-        self.transport  # noqa: B018 - configuration errors surface here
+        await self._resolve_transport()  # configuration errors surface here
         self._bind_loop()
         if self._task is None or self._task.done():
             assert self._loop is not None
@@ -248,7 +258,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             True when everything recorded before the call was sent (or dropped as
             rejected); False on timeout (the rest stays buffered).
         """
-        self.transport  # noqa: B018
+        await self._resolve_transport()
         self._bind_loop()
         with self._lock:
             self._core.flush(self._clock())
@@ -292,7 +302,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                     await task
         delivered = False
         try:
-            self.transport  # noqa: B018
+            await self._resolve_transport()
             self._bind_loop()
             delivered = await asyncio.wait_for(
                 self._drain(deadline), max(0.0, deadline - time.monotonic()) + 0.05

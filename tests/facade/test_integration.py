@@ -200,3 +200,24 @@ def test_fork_child_starts_empty_and_reports_its_own_data(
     assert reporter.stop(timeout=20)
     assert local_cloudwatch.series_stats("Seed/Fork", "parent").sample_count == 1
     assert local_cloudwatch.series_stats("Seed/Fork", "child").sample_count == 1
+
+
+def test_async_default_falls_back_to_aiobotocore_without_httpx(
+    local_cloudwatch: LocalCloudWatch, local_cloudwatch_env: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cloudwatch_metrics_client._resolve as resolve
+    from cwmetrics_transports import AioBotocoreTransport
+
+    real = resolve._installed
+    monkeypatch.setattr(resolve, "_installed", lambda name: name != "httpx" and real(name))
+
+    async def main() -> CloudWatchAsyncMetricReporter:
+        async with CloudWatchAsyncMetricReporter() as reporter:
+            CloudWatchAsyncMetrics.with_namespace(NS).with_reporter(reporter)
+            await CloudWatchAsyncMetrics.put_metric(MetricName="fallback", Value=6)
+        return reporter
+
+    reporter = asyncio.run(main())
+    assert isinstance(reporter.transport, AioBotocoreTransport)
+    assert local_cloudwatch.series_stats(NS, "fallback").sum == 6
