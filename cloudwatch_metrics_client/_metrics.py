@@ -353,6 +353,17 @@ class Metrics:
         """Like :meth:`timer`, and each run opens a ``with_monitored_dimension`` scope."""
         return Timer(self, name, unit=unit, dimensions=dimensions, monitored=True)
 
+    def with_monitored_dimension(self, name: str, value: str) -> Metrics:
+        """Add a dimension to the current monitored call (:meth:`monitored` or the
+        facades' ``monitored_task``) only; scoped per task and thread.
+
+        Raises:
+            CoreStateError: not inside a monitored call.
+            InvalidMetricError: a bad dimension name or value.
+        """
+        set_monitored_dimension(name, value)
+        return self
+
     def _record_timing(
         self, timer: Timer, duration: float, extra: dict[str, str] | None, failed: bool
     ) -> None:

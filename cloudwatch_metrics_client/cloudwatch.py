@@ -288,6 +288,8 @@ class CloudWatchSyncMetricReporter(BaseReporter):
     close = stop
 
     def __enter__(self) -> CloudWatchSyncMetricReporter:
+        """Start reporting (``run()``); the ``with`` block's end drains and stops."""
+        self.run()
         return self
 
     def __exit__(

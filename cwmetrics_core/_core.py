@@ -314,6 +314,7 @@ class MetricsCore:
 
         Same as ``record(PutValue(key, value, timestamp, count))`` without building the event.
         Validates the value, count and timestamp (the key was validated when built).
+        Nothing is recorded when it raises.
 
         Returns:
             True when a full request's worth of datums is buffered.
@@ -322,7 +323,6 @@ class MetricsCore:
             CoreStateError: the core is not OPEN.
             MetricTypeError: a wrong type (``key`` not a MetricKey, ``value`` not a number).
             InvalidMetricError: NaN/inf/out-of-range value, count <= 0, bad timestamp.
-            Nothing is recorded when any of these is raised.
         """
         if self._state is not _OPEN:
             raise self._closed_error()

@@ -16,7 +16,7 @@ echo "== mypy --strict"
 .venv/bin/mypy
 if [ -f mkdocs.yml ]; then
   echo "== mkdocs build --strict"
-  .venv/bin/mkdocs build --strict -q -d "$(mktemp -d)"
+  .venv/bin/mkdocs build --strict -d "$(mktemp -d)"
 fi
 echo "== pytest"
 set +e
