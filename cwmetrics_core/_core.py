@@ -528,18 +528,18 @@ class MetricsCore:
                 if len(vals) <= step:
                     counts = tuple(vals.values())
                     yield MetricDatum(
-                        key, ts, tuple(vals), None if all(c == 1.0 for c in counts) else counts
+                        key, ts, tuple(vals), None if counts.count(1.0) == len(counts) else counts
                     )
                     continue
-                items = list(vals.items())
-                for i in range(0, len(items), step):
-                    chunk = items[i : i + step]
-                    counts = tuple(c for _, c in chunk)
+                all_values = list(vals)
+                all_counts = list(vals.values())
+                for i in range(0, len(all_values), step):
+                    counts = tuple(all_counts[i : i + step])
                     yield MetricDatum(
                         key,
                         ts,
-                        tuple(v for v, _ in chunk),
-                        None if all(c == 1.0 for c in counts) else counts,
+                        tuple(all_values[i : i + step]),
+                        None if counts.count(1.0) == len(counts) else counts,
                     )
         for key, stat_periods in stats.items():
             for ts, acc in stat_periods.items():

@@ -19,6 +19,8 @@ from __future__ import annotations
 import enum
 import json
 from datetime import datetime, timezone
+from itertools import repeat
+from operator import add
 from urllib.parse import quote_plus
 
 from ._model import MetricDatum, MetricKey, Unit
@@ -48,6 +50,29 @@ class _ReprCache(dict[float, str]):
 
 _reprs = _ReprCache()
 _repr = _reprs.__getitem__
+
+
+class _QueryReprCache(_ReprCache):
+    """float -> form-encoded repr (``1e+16`` becomes ``1e%2B16``)."""
+
+    __slots__ = ()
+
+    def __missing__(self, value: float) -> str:
+        text = _float_repr(value)
+        if "+" in text:
+            text = text.replace("+", "%2B")
+        if not value:
+            return text
+        if len(self) >= self.limit:
+            self.clear()
+        self[value] = text
+        return text
+
+
+_qrepr = _QueryReprCache().__getitem__
+#: "Values.member.1=", ... and "Counts.member.1=", ...: list prefixes for the query form.
+_VALUE_MEMBERS = [f"Values.member.{k}=" for k in range(1, 1001)]
+_COUNT_MEMBERS = [f"Counts.member.{k}=" for k in range(1, 1001)]
 
 
 class WireFormat(str, enum.Enum):
@@ -194,11 +219,22 @@ class _QueryEncoder(Encoder):
             parts.append(s + "Minimum=" + _qnum(low))
             parts.append(s + "Maximum=" + _qnum(high))
         else:
-            v = p + "Values.member."
-            parts.extend(f"{v}{k}={_qnum(x)}" for k, x in enumerate(datum.values or (), 1))
+            # C-level maps: p + "Values.member.{k}=" + repr(value), for every value.
+            values = datum.values or ()
+            n = len(values)
+            parts.append(
+                "".join(map(add, map(add, repeat(p, n), _VALUE_MEMBERS[:n]), map(_qrepr, values)))
+            )
             if datum.counts is not None:
-                c = p + "Counts.member."
-                parts.extend(f"{c}{k}={_qnum(x)}" for k, x in enumerate(datum.counts, 1))
+                parts.append(
+                    "".join(
+                        map(
+                            add,
+                            map(add, repeat(p, n), _COUNT_MEMBERS[:n]),
+                            map(_qrepr, datum.counts),
+                        )
+                    )
+                )
         parts.extend(p + t for t in tail)
         return "".join(parts)
 
