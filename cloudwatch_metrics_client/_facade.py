@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar, overload
 
-from cwmetrics_core import Unit
+from cwmetrics_core import Unit, UsageError
 
 from ._metrics import Metrics, set_monitored_dimension
 from ._reporter import BaseReporter
@@ -112,7 +112,13 @@ class FacadeBase:
             CoreStateError: called outside a ``monitored_task`` call.
             InvalidMetricError: a bad dimension name or value.
         """
-        set_monitored_dimension(name, value)
+        try:
+            set_monitored_dimension(name, value)
+        except UsageError as exc:
+            metrics = cls._live
+            if metrics is None:
+                raise
+            metrics._rejected(exc, name)
         return cls
 
     @overload

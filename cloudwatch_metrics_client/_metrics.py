@@ -87,10 +87,18 @@ def epoch_seconds(timestamp: object, field: str = "Timestamp") -> float:
         MetricTypeError: neither a datetime nor a number.
         InvalidMetricError: not finite positive epoch seconds.
     """
+    if isinstance(timestamp, str):  # ISO 8601, as boto3 accepts
+        text = timestamp.strip()
+        try:
+            timestamp = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+        except ValueError:
+            raise InvalidMetricError(
+                field, timestamp, "not an ISO 8601 date-time, a datetime or epoch seconds"
+            ) from None
     if isinstance(timestamp, datetime):
         if timestamp.tzinfo is None:
             timestamp = timestamp.replace(tzinfo=timezone.utc)
-        return timestamp.timestamp()
+        return check_timestamp(timestamp.timestamp(), field)
     return check_timestamp(timestamp, field)
 
 
@@ -207,9 +215,14 @@ class Metrics:
         if timestamp is None:
             return now
         ts = epoch_seconds(timestamp)
-        if ts < now - MAX_TIMESTAMP_AGE:
+        reporter = self._reporter
+        max_age = reporter._config.max_timestamp_age if reporter is not None else MAX_TIMESTAMP_AGE
+        if ts < now - max_age:
             raise InvalidMetricError(
-                "Timestamp", timestamp, "more than two weeks in the past; CloudWatch refuses it"
+                "Timestamp",
+                timestamp,
+                f"older than {max_age / 86400:.3f} days; CloudWatch refuses data older than two "
+                "weeks (the reporter keeps a margin for queueing)",
             )
         if ts > now + MAX_TIMESTAMP_AHEAD:
             raise InvalidMetricError(
@@ -219,7 +232,7 @@ class Metrics:
 
     def _rejected(self, exc: UsageError, name: object) -> None:
         reporter = self._reporter
-        if reporter is None or reporter.errors == "raise" or isinstance(exc, CoreStateError):
+        if reporter is None or reporter.errors == "raise" or self._namespace is None:
             raise exc
         reporter._count_invalid(name, exc)
 
@@ -271,12 +284,10 @@ class Metrics:
             if reporter is None:
                 reporter = self._require_reporter()
             ts = self._clock() if timestamp is None else self._timestamp(timestamp)
-            lock = reporter._lock
-            lock.acquire()  # explicit acquire/release: half the cost of `with` here
-            try:
+            # `with`, not acquire()/try: a KeyboardInterrupt between acquire() and `try`
+            # would leave the lock held for good.
+            with reporter._lock:
                 full = reporter._core.record_value(key, value, ts, count)
-            finally:
-                lock.release()
             if full:
                 reporter._wake()
         except UsageError as exc:
@@ -359,9 +370,13 @@ class Metrics:
 
         Raises:
             CoreStateError: not inside a monitored call.
-            InvalidMetricError: a bad dimension name or value.
+            InvalidMetricError: a bad dimension name or value (with ``errors="log"``:
+                logged, counted and ignored instead).
         """
-        set_monitored_dimension(name, value)
+        try:
+            set_monitored_dimension(name, value)
+        except UsageError as exc:
+            self._rejected(exc, name)
         return self
 
     def _record_timing(
@@ -384,19 +399,19 @@ class Metrics:
             if reporter is None:
                 reporter = self._require_reporter()
             now = self._clock()
-            lock = reporter._lock
-            lock.acquire()
-            try:
+            with reporter._lock:
                 full = reporter._core.record_value(key, duration if duration > 0 else 0.0, now)
-            finally:
-                lock.release()
             if full:
                 reporter._wake()
             if failed and timer.count_failures:
                 fail_key = self.key(timer.name + "Failures", Unit.COUNT, dims)
                 reporter._record_statistics(fail_key, 1.0, 1.0, 1.0, 1.0, now)
         except Exception as exc:  # noqa: BLE001 - must not break the timed call
-            log.warning("could not record timing %r: %s", timer.name, exc)
+            reporter = self._reporter
+            if reporter is None:
+                log.warning("could not record timing %r: %s", timer.name, exc)
+            else:
+                reporter._count_invalid(timer.name, exc)
 
 
 #: (name, value) pairs already validated by set_monitored_dimension (bounded).
@@ -425,7 +440,9 @@ def set_monitored_dimension(name: str, value: str) -> None:
             _valid_pairs.clear()
         _valid_pairs[(n, v)] = pair = (n, v)
     n, v = pair
-    if n not in scope and len(scope) >= 30:
-        raise InvalidMetricError("Dimensions", name, "more than 30 dimensions on this call")
+    if n not in scope and len(scope) >= scope.room:
+        raise InvalidMetricError(
+            "Dimensions", name, "more than 30 dimensions on this call (timer's own included)"
+        )
     scope[n] = v
 

@@ -17,7 +17,6 @@ from cwmetrics_core import (
     MetricKey,
     MetricsCore,
     SendOutcome,
-    UsageError,
 )
 from cwmetrics_core import Disposition as _Disposition
 
@@ -164,14 +163,16 @@ class BaseReporter:
     def _wake(self) -> None:
         """Wake the background loop early (a full request is ready)."""
 
-    def _count_invalid(self, name: object, exc: UsageError) -> None:
+    def _count_invalid(self, name: object, exc: Exception) -> None:
+        """errors="log": count a rejected call; log it once per metric name."""
+        seen_key = repr(name)[:300]
         with self._lock:
             self._invalid_dropped += 1
-            first = name not in self._invalid_seen and len(self._invalid_seen) < 10_000
+            first = seen_key not in self._invalid_seen and len(self._invalid_seen) < 10_000
             if first:
-                self._invalid_seen.add(name)
+                self._invalid_seen.add(seen_key)
         if first:
-            log.warning("dropped invalid metric call for %r: %s", name, exc)
+            log.warning("dropped invalid metric call for %s: %s", seen_key, exc)
 
     # ------------------------------------------------------------ observation
     @property

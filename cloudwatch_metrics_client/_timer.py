@@ -5,20 +5,21 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cwmetrics_core import (
-    CoreStateError,
     InvalidMetricError,
     MetricKey,
     Unit,
     normalise_dimensions,
     parse_unit,
 )
+from cwmetrics_core._limits import MAX_DIMENSIONS
 
-from ._scope import monitored_dimensions
+from ._scope import Scope, monitored_dimensions
 
 if TYPE_CHECKING:
     from ._metrics import Metrics
@@ -38,32 +39,35 @@ class TimerRun:
         failed: True when the block raised.
     """
 
-    __slots__ = ("_dims_token", "_start", "_timer", "duration", "failed")
+    __slots__ = ("_ctx_token", "_scope", "_start", "_timer", "_token", "duration", "failed")
 
     def __init__(self, timer: Timer) -> None:
         self._timer = timer
         self._start = 0.0
-        self._dims_token: Any = None
+        self._scope: Scope | None = Scope(timer.room) if timer.monitored else None
+        self._token: Any = None
+        self._ctx_token: Any = None
         self.duration: float | None = None
         self.failed = False
 
     def _begin(self) -> TimerRun:
-        if self._timer.monitored:
-            self._dims_token = monitored_dimensions.set({})
+        if self._scope is not None:
+            self._token = monitored_dimensions.set(self._scope)
         self._start = time.perf_counter()
         return self
 
-    def _end(self, failed: bool) -> None:
+    def _finish(self, failed: bool) -> None:
         elapsed = time.perf_counter() - self._start
         timer = self._timer
-        extra: dict[str, str] | None = None
-        if self._dims_token is not None:
-            extra = monitored_dimensions.get()
-            monitored_dimensions.reset(self._dims_token)
-            self._dims_token = None
         self.duration = elapsed * timer.scale
         self.failed = failed
-        timer.metrics._record_timing(timer, self.duration, extra, failed)
+        timer.metrics._record_timing(timer, self.duration, self._scope, failed)
+
+    def _end(self, failed: bool) -> None:
+        if self._token is not None:
+            monitored_dimensions.reset(self._token)
+            self._token = None
+        self._finish(failed)
 
     def __enter__(self) -> TimerRun:
         return self._begin()
@@ -76,14 +80,23 @@ class TimerRun:
     ) -> None:
         self._end(exc_type is not None and not issubclass(exc_type, GeneratorExit))
 
+    def _enter_step(self) -> Any:
+        return monitored_dimensions.set(self._scope) if self._scope is not None else None
+
+    @staticmethod
+    def _leave_step(token: Any) -> None:
+        if token is not None:
+            monitored_dimensions.reset(token)
+
 
 class Timer:
     """Times calls or blocks and records each duration as a value (percentiles kept).
 
     Use it as a context manager (``with timer as run: ...; run.duration``) or as a
     decorator on a function, a coroutine function, a generator or an async generator.
-    Each use gets fresh state, so one Timer can time concurrent calls. The clock is
-    ``time.perf_counter`` (monotonic); the datum's timestamp is the wall clock at exit.
+    Each use gets fresh state, so one Timer can time concurrent calls and blocks (per
+    task and thread). The clock is ``time.perf_counter`` (monotonic); the datum's
+    timestamp is the wall clock at exit.
 
     A call that raises is timed too, and also counted in ``<name>Failures`` (unit Count,
     same dimensions), so failures can be told apart: failure rate =
@@ -96,6 +109,9 @@ class Timer:
         dimensions: fixed dimensions.
         monitored: open a fresh ``with_monitored_dimension`` scope for each run.
         count_failures: also count failures in ``<name>Failures``.
+
+    Raises:
+        InvalidMetricError: a bad name, unit or dimensions (checked here, not at exit).
     """
 
     def __init__(
@@ -120,21 +136,25 @@ class Timer:
         self.dimensions = dict(normalise_dimensions(dimensions or {}))
         self.monitored = monitored
         self.count_failures = count_failures
-        self._active: TimerRun | None = None
+        #: Dimensions a monitored run may still add.
+        self.room = MAX_DIMENSIONS - len(self.dimensions)
+        self._active: ContextVar[list[TimerRun] | tuple[()]] = ContextVar(
+            f"cwmetrics_timer_{id(self)}"
+        )
         #: (namespace, extra dimension items) -> MetricKey, filled by Metrics.
         self._keys: dict[tuple[object, ...], MetricKey] = {}
-        # Validate the name now, at the call site, not at the first exit (the namespace
-        # may not be configured yet when a decorator runs at import time).
+        # Validate now, at the call site, not at the first exit (the namespace may not be
+        # configured yet when a decorator runs at import time).
         MetricKey("Validation", name, self.dimensions, parsed)
+        if count_failures:
+            MetricKey("Validation", name + "Failures", self.dimensions, Unit.COUNT)
 
     def __enter__(self) -> TimerRun:
-        if self._active is not None:
-            raise CoreStateError(
-                "this Timer is already running as a context manager; create one per block "
-                "(metrics.timer(...)) or use it as a decorator"
-            )
-        self._active = TimerRun(self)._begin()
-        return self._active
+        run = TimerRun(self)._begin()
+        # A per-context stack of runs: concurrent tasks/threads (and nesting) each exit
+        # their own run. reset() removes the variable again, so contexts don't grow.
+        run._ctx_token = self._active.set([*self._active.get(()), run])
+        return run
 
     def __exit__(
         self,
@@ -142,22 +162,19 @@ class Timer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        run, self._active = self._active, None
-        assert run is not None
+        stack = self._active.get(())
+        if not stack:
+            return
+        run = stack[-1]
+        self._active.reset(run._ctx_token)
         run.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` so that every call is timed."""
-        if inspect.isasyncgenfunction(func):
-
-            @functools.wraps(func)
-            async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with TimerRun(self):
-                    async for item in func(*args, **kwargs):
-                        yield item
-
-            return cast(F, agen_wrapper)
-        if inspect.iscoroutinefunction(func):
+        target = inspect.unwrap(func)
+        if inspect.isasyncgenfunction(target):
+            return cast(F, functools.wraps(func)(self._wrap_async_gen(func)))
+        if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -165,14 +182,8 @@ class Timer:
                     return await func(*args, **kwargs)
 
             return cast(F, async_wrapper)
-        if inspect.isgeneratorfunction(func):
-
-            @functools.wraps(func)
-            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with TimerRun(self):
-                    return (yield from func(*args, **kwargs))
-
-            return cast(F, gen_wrapper)
+        if inspect.isgeneratorfunction(target):
+            return cast(F, functools.wraps(func)(self._wrap_gen(func)))
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -180,6 +191,91 @@ class Timer:
                 return func(*args, **kwargs)
 
         return cast(F, wrapper)
+
+    def _wrap_gen(self, func: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Any]:
+        # The monitored scope is installed only while the generator's own code runs (one
+        # step at a time), in whatever context drives it: interleaved or handed-over
+        # generators never see each other's dimensions, and nothing leaks to the caller.
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            run = TimerRun(self)
+            run._start = time.perf_counter()
+            failed = False
+            token = run._enter_step()
+            try:
+                gen = func(*args, **kwargs)
+            finally:
+                run._leave_step(token)
+
+            def step(action: Callable[..., Any], *arg: Any) -> Any:
+                token = run._enter_step()
+                try:
+                    return action(*arg)
+                finally:
+                    run._leave_step(token)
+
+            try:
+                item = step(next, gen)
+                while True:
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        step(gen.close)
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 - forwarded into gen
+                        item = step(gen.throw, exc)
+                    else:
+                        item = step(gen.send, sent)
+            except StopIteration as stop:
+                return stop.value
+            except GeneratorExit:
+                raise
+            except BaseException:
+                failed = True
+                raise
+            finally:
+                run._finish(failed)
+
+        return gen_wrapper
+
+    def _wrap_async_gen(
+        self, func: Callable[..., AsyncGenerator[Any, Any]]
+    ) -> Callable[..., Any]:
+        async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            run = TimerRun(self)
+            run._start = time.perf_counter()
+            failed = False
+            gen = func(*args, **kwargs)
+
+            async def step(action: Callable[..., Any], *arg: Any) -> Any:
+                token = run._enter_step()
+                try:
+                    return await action(*arg)
+                finally:
+                    run._leave_step(token)
+
+            try:
+                item = await step(gen.__anext__)
+                while True:
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await step(gen.aclose)
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 - forwarded into gen
+                        item = await step(gen.athrow, exc)
+                    else:
+                        item = await step(gen.asend, sent)
+            except StopAsyncIteration:
+                return
+            except GeneratorExit:
+                raise
+            except BaseException:
+                failed = True
+                raise
+            finally:
+                run._finish(failed)
+
+        return agen_wrapper
 
     def __repr__(self) -> str:
         return f"Timer({self.name!r}, unit={self.unit.value!r}, dimensions={self.dimensions!r})"

@@ -21,9 +21,9 @@ import contextlib
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from cwmetrics_core import CoreConfig, CoreStateError, send_flow
 from cwmetrics_transports import AsyncTransport
@@ -347,6 +347,23 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         return f"<CloudWatchAsyncMetricReporter {state} interval={self.report_interval:g}s>"
 
 
+class _Done:
+    """An already-completed awaitable: ``await`` returns None at once, never suspends."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        # An exhausted iterator: ``await`` finishes at once with None, allocating nothing.
+        return _EXHAUSTED
+
+    def __repr__(self) -> str:
+        return "<completed>"
+
+
+_EXHAUSTED = cast(Generator[Any, None, None], iter(()))
+DONE = _Done()
+
+
 class CloudWatchAsyncMetrics(FacadeBase):
     """The seed's class-level asyncio API, a thin facade over one :class:`Metrics`.
 
@@ -365,7 +382,7 @@ class CloudWatchAsyncMetrics(FacadeBase):
         reporter.use_client(client)
 
     @classmethod
-    async def put_metric(
+    def put_metric(
         cls,
         MetricName: str,
         Value: float,
@@ -374,8 +391,11 @@ class CloudWatchAsyncMetrics(FacadeBase):
         Timestamp: TimestampArg = None,
         StorageResolution: int = 60,
         Count: float = 1.0,
-    ) -> None:
+    ) -> Awaitable[None]:
         """Record a value; every distinct value is kept with its count (percentiles).
+
+        Recorded when called; the returned awaitable is already complete (``await`` it as
+        the seed does, or not: nothing is lost without it, and nothing waits for I/O).
 
         Raises:
             InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
@@ -383,9 +403,10 @@ class CloudWatchAsyncMetrics(FacadeBase):
         (cls._live or cls._ready())._put_value(
             MetricName, Value, Unit, Dimensions, Timestamp, Count, StorageResolution
         )
+        return DONE
 
     @classmethod
-    async def put_statistic(
+    def put_statistic(
         cls,
         MetricName: str,
         Value: float | None = None,
@@ -394,8 +415,10 @@ class CloudWatchAsyncMetrics(FacadeBase):
         Timestamp: TimestampArg = None,
         StorageResolution: int = 60,
         StatisticValues: Mapping[str, float] | None = None,
-    ) -> None:
+    ) -> Awaitable[None]:
         """Aggregate into Sum/SampleCount/Minimum/Maximum (no percentiles).
+
+        Recorded when called; the returned awaitable is already complete.
 
         Raises:
             InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
@@ -409,5 +432,6 @@ class CloudWatchAsyncMetrics(FacadeBase):
             statistic_values=StatisticValues,
             storage_resolution=StorageResolution,
         )
+        return DONE
 
     put_statistics = put_statistic

@@ -95,12 +95,12 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         self._running = False
         self._stopping = False
         self._stopped = False
+        self._stop_result = False
         self._stop_deadline = 0.0
-        ref = weakref.ref(self)
+        _install_process_hooks()
+        _fork_reporters.add(self)
         if flush_on_exit:
-            atexit.register(_close_at_exit, ref)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+            _exit_reporters.add(self)
 
     # ------------------------------------------------------------ transport
     def use_client(self, client: Any) -> None:
@@ -173,6 +173,8 @@ class CloudWatchSyncMetricReporter(BaseReporter):
                 self._report_background_error(exc)
                 self._wakeup.wait(1.0)
         try:
+            with self._lock:  # stop() may not have been able to (see stop())
+                self._core.close(self._clock())
             self._drain(self._stop_deadline)
         except Exception as exc:  # noqa: BLE001
             self._report_background_error(exc)
@@ -251,26 +253,38 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             True when everything was delivered.
         """
         if self._stopped:
-            return self.stats.buffered == 0
+            return self._stop_result
         budget = self.shutdown_timeout if timeout is None else timeout
-        self._stop_deadline = time.monotonic() + budget
-        with self._lock:
-            self._core.close(self._clock())
+        deadline = self._stop_deadline = time.monotonic() + budget
         self._stopping = True
         self._wakeup.set()
+        # Every lock on this path is taken with a deadline: stop() may run in a signal
+        # handler that interrupted this very thread while it was recording (lock held).
+        if self._acquire(deadline):
+            try:
+                self._core.close(self._clock())
+            finally:
+                self._lock.release()
         try:
             self.transport  # noqa: B018
         except Exception as exc:  # noqa: BLE001 - cannot send at all
             self._report_background_error(exc)
         else:
             self._ensure_thread()
-        if self._thread is not None:
-            self._thread.join(max(0.0, self._stop_deadline - time.monotonic()) + 0.05)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(max(0.0, deadline - time.monotonic()) + 0.05)
         self._stopped = True
-        delivered = self._idle()
-        with self._lock:
+        self._stop_result = False
+        if not self._acquire(time.monotonic() + 0.2):
+            log.warning("metrics reporter stop(): the reporter lock is held (stop() called "
+                        "from a signal handler during recording?); not waiting for it")
+            return False
+        try:
+            delivered = self._core.pending_datums == 0 and not self._core.in_flight_batches
             lost = self._core.discard_pending(self._clock())
             in_flight = self._core.in_flight_batches
+        finally:
+            self._lock.release()
         if lost or in_flight:
             log.warning(
                 "metrics reporter stopped with %g sample(s) undelivered (%d batch(es) still "
@@ -283,7 +297,13 @@ class CloudWatchSyncMetricReporter(BaseReporter):
                 self._transport.close()
             except Exception as exc:  # noqa: BLE001
                 self._report_background_error(exc)
-        return delivered and not lost
+        self._stop_result = delivered and not lost
+        _exit_reporters.discard(self)
+        _fork_reporters.discard(self)
+        return self._stop_result
+
+    def _acquire(self, deadline: float) -> bool:
+        return self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
 
     close = stop
 
@@ -317,19 +337,38 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         return f"<CloudWatchSyncMetricReporter {state} interval={self.report_interval:g}s>"
 
 
-def _close_at_exit(ref: weakref.ref[CloudWatchSyncMetricReporter]) -> None:
-    reporter = ref()
-    if reporter is not None and not reporter._stopped:
+# One atexit hook and one fork hook for the whole process, walking weak sets of the
+# reporters alive (a hook per reporter would pile up with short-lived reporters).
+_exit_reporters: weakref.WeakSet[CloudWatchSyncMetricReporter] = weakref.WeakSet()
+_fork_reporters: weakref.WeakSet[CloudWatchSyncMetricReporter] = weakref.WeakSet()
+_hooks_lock = threading.Lock()
+_hooks_installed: list[bool] = []
+
+
+def _install_process_hooks() -> None:
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        atexit.register(_close_all_at_exit)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_all)
+        _hooks_installed.append(True)
+
+
+def _close_all_at_exit() -> None:
+    for reporter in list(_exit_reporters):
+        if reporter._stopped:
+            continue
         try:
             reporter.stop()
         except Exception as exc:  # noqa: BLE001 - never fail interpreter exit
             log.error("metrics reporter failed at exit: %r", exc)
 
 
-def _after_fork(ref: weakref.ref[CloudWatchSyncMetricReporter]) -> None:
-    reporter = ref()
-    if reporter is not None:
-        reporter._after_fork_in_child()
+def _after_fork_all() -> None:
+    for reporter in list(_fork_reporters):
+        if not reporter._stopped:
+            reporter._after_fork_in_child()
 
 
 class CloudWatchSyncMetrics(FacadeBase):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from ._events import (
     check_statistics,
     check_timestamp,
 )
-from ._limits import MAX_VALUE
+from ._limits import MAX_VALUE, MIN_NONZERO_VALUE
 from ._model import Batch, MetricDatum, MetricKey, PutMetricDataRequest
 from ._retry import Disposition, SendOutcome
 from ._wire import WireFormat, encoder_for
@@ -126,6 +127,25 @@ class FailureAction:
     outcome: SendOutcome
 
 
+#: Content rejections in a row (no ack in between) before bisection is paced by backoff.
+_FREE_REJECTS = 12
+_MEMBER = re.compile(r"(?<![A-Za-z.])MetricData\.member\.(\d+)\b")
+
+
+def _named_member(message: str, size: int) -> int | None:
+    """The 0-based datum a rejection message names (``MetricData.member.N``), if any."""
+    found = _MEMBER.search(message)
+    if found is None:
+        return None
+    index = int(found.group(1)) - 1
+    return index if 0 <= index < size else None
+
+
+def _denoise(value: float, scale: float) -> float:
+    """Zero out float rounding residue (fractional counts summed in different orders)."""
+    return 0.0 if abs(value) <= 1e-9 * max(1.0, abs(scale)) else value
+
+
 def _quantizer(rel_error: float) -> Callable[[float], float]:
     """Map values to a logarithmic grid with relative error <= ``rel_error``."""
     gamma = (1.0 + rel_error) / (1.0 - rel_error)
@@ -136,7 +156,8 @@ def _quantizer(rel_error: float) -> Callable[[float], float]:
         if value == 0.0:
             return 0.0
         index = math.ceil(math.log(abs(value)) / log_gamma)
-        rep = scale * gamma**index
+        # Stay within what CloudWatch accepts: the grid point may lie just outside.
+        rep = min(max(scale * gamma**index, MIN_NONZERO_VALUE), MAX_VALUE)
         return rep if value > 0 else -rep
 
     return quantize
@@ -194,6 +215,7 @@ class MetricsCore:
         self._datums = 0  # every datum held: live + queued + in flight
         self._paused_until = -_INF
         self._failures_in_a_row = 0
+        self._rejects_in_a_row = 0
         self._next_id = 1
         self._last_failure: FailureAction | None = None
         # Counters (samples are floats: counts may be fractional).
@@ -264,7 +286,9 @@ class MetricsCore:
         return CoreStats(
             recorded_samples=self._recorded,
             sent_samples=self._sent,
-            buffered_samples=self._recorded - self._sent - dropped - self._in_flight_samples,
+            buffered_samples=_denoise(
+                self._recorded - self._sent - dropped - self._in_flight_samples, self._recorded
+            ),
             in_flight_samples=self._in_flight_samples,
             dropped_overflow=self._dropped_overflow,
             dropped_invalid=self._dropped_invalid,
@@ -428,6 +452,26 @@ class MetricsCore:
         return self._live_datums >= self._max_datums
 
     # ------------------------------------------------------------------ timing
+    def _advance(self, now: float) -> float:
+        """Move the core's clock to ``now``; returns the time to use.
+
+        Small backward jitter is ignored (time never runs back inside the core). A backward
+        step of more than a second is a wall-clock change (NTP, a VM resume): the flush
+        schedule and any backoff pause move with it, so reporting does not stall for the
+        length of the step.
+        """
+        if now >= self._now:
+            self._now = now
+            return now
+        if now < self._now - 1.0:
+            step = now - self._now
+            self._next_flush += step
+            if self._paused_until != -_INF:
+                self._paused_until += step
+            self._now = now
+            return now
+        return self._now
+
     def _pending(self) -> int:
         """Datums queued for sending (not live, not in flight)."""
         return self._datums - self._live_datums - self._in_flight_datums
@@ -461,7 +505,7 @@ class MetricsCore:
 
         The automatic flush schedule restarts from ``now``.
         """
-        self._now = max(self._now, now)
+        self._advance(now)
         self._seal()
         if self._state is _OPEN:
             self._next_flush = now + self._interval
@@ -478,7 +522,7 @@ class MetricsCore:
 
         Idempotent. The core reaches CLOSED once nothing is buffered or in flight.
         """
-        self._now = max(self._now, now)
+        self._advance(now)
         if self._state is _OPEN:
             self._state = CoreState.CLOSING
             self._seal()
@@ -494,7 +538,7 @@ class MetricsCore:
         Returns:
             The number of samples dropped, also counted in ``stats.dropped_shutdown``.
         """
-        self._now = max(self._now, now)
+        self._advance(now)
         self._seal()
         dropped = 0.0
         for datum in self._drain_queued():
@@ -584,7 +628,7 @@ class MetricsCore:
         Returns:
             None when nothing is due, or while a backoff pause is in force.
         """
-        self._now = now = max(self._now, now)
+        now = self._advance(now)
         if self._state is CoreState.CLOSED:
             return None
         if self._state is _OPEN and (
@@ -689,7 +733,7 @@ class MetricsCore:
             CoreStateError: ``batch`` is not in flight (unknown, or already resolved).
         """
         self._resolve(batch)
-        self._now = max(self._now, now)
+        self._advance(now)
         request = batch.request
         self._sent += request.samples
         self._datums -= len(request.datums)
@@ -697,6 +741,7 @@ class MetricsCore:
         self._datums_sent += len(request.datums)
         self._bytes_sent += len(request.body)
         self._failures_in_a_row = 0
+        self._rejects_in_a_row = 0
         self._maybe_closed()
 
     def failed(self, batch: Batch, now: float, outcome: SendOutcome) -> FailureAction:
@@ -720,7 +765,7 @@ class MetricsCore:
 
     def _failed(self, batch: Batch, now: float, outcome: SendOutcome) -> FailureAction:
         isolated = self._resolve(batch)
-        self._now = now = max(self._now, now)
+        now = self._advance(now)
         self._send_failures += 1
         datums = list(batch.request.datums)
         for datum in datums:
@@ -738,12 +783,29 @@ class MetricsCore:
             )
             self._paused_until = max(self._paused_until, now + delay)
             return FailureAction(disposition, self._paused_until, (), outcome)
-        if disposition is Disposition.SPLIT and len(datums) > 1:
-            self._splits += 1
-            half = len(datums) // 2
-            self._isolated.appendleft(datums[half:])
-            self._isolated.appendleft(datums[:half])
-            return FailureAction(disposition, None, (), outcome)
+        if disposition is Disposition.SPLIT:
+            # Content rejections cost no backoff while bisection makes progress (a good
+            # half is acked, which resets the count); a run of them without any ack means
+            # the rejection is systemic (a skewed clock, a too-large encoding): pace it.
+            self._rejects_in_a_row += 1
+            retry_at: float | None = None
+            if self._rejects_in_a_row > _FREE_REJECTS:
+                delay = self._policy.delay(self._rejects_in_a_row - _FREE_REJECTS)
+                self._paused_until = retry_at = max(self._paused_until, now + delay)
+            bad = _named_member(outcome.message, len(datums))
+            if bad is not None and len(datums) > 1:
+                # The service named the offending datum: drop exactly it, resend the rest.
+                culprit = datums.pop(bad)
+                self._dropped_invalid += culprit.samples
+                self._datums -= 1
+                self._isolated.appendleft(datums)
+                return FailureAction(disposition, retry_at, (culprit,), outcome)
+            if len(datums) > 1:
+                self._splits += 1
+                half = len(datums) // 2
+                self._isolated.appendleft(datums[half:])
+                self._isolated.appendleft(datums[:half])
+                return FailureAction(disposition, retry_at, (), outcome)
         samples = math.fsum(d.samples for d in datums)
         if disposition is Disposition.SPLIT:
             self._dropped_invalid += samples

@@ -59,7 +59,8 @@ MAX_EPOCH_SECONDS = 1e11
 class Limits:
     """The limits the packer applies to each request it builds.
 
-    Defaults are CloudWatch's. Lower values are allowed (and useful in tests or for other
+    Defaults are CloudWatch's. (Per-metric limits, such as 30 dimensions, are enforced
+    when a :class:`~cwmetrics_core.MetricKey` is built, not here.) Lower values are allowed (and useful in tests or for other
     sinks); values above CloudWatch's are allowed too, for sinks that accept more, but are
     the caller's responsibility.
 
@@ -71,8 +72,6 @@ class Limits:
     max_datums_per_request: int = MAX_DATUMS_PER_REQUEST
     #: Maximum ``Values``/``Counts`` entries per datum.
     max_values_per_datum: int = MAX_VALUES_PER_DATUM
-    #: Maximum dimensions per metric.
-    max_dimensions: int = MAX_DIMENSIONS
     #: Maximum encoded request body size in bytes, measured on the exact body.
     max_request_bytes: int = MAX_REQUEST_BYTES
 
@@ -81,7 +80,3 @@ class Limits:
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise InvalidConfigError(f"Limits.{name}", value, "must be an int >= 1")
-        if type(self.max_dimensions) is not int or self.max_dimensions < 0:
-            raise InvalidConfigError(
-                "Limits.max_dimensions", self.max_dimensions, "must be an int >= 0"
-            )

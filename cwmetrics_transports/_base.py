@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import threading
+from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar
 
 from cwmetrics_core import PutMetricDataRequest, SendOutcome, WireFormat
 
@@ -68,10 +73,47 @@ class AsyncTransport:
         await self.aclose()
 
 
+T = TypeVar("T")
+
+
+def _settle(future: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:
+    if future.done():  # the awaiting task was cancelled meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
+
+
+async def run_in_daemon_thread(func: Callable[[], T]) -> T:
+    """Run ``func`` in a new daemon thread and await its result.
+
+    Unlike ``asyncio.to_thread`` (the loop's default executor), ``asyncio.run()`` does not
+    wait for these threads at shutdown, so a hung sync client cannot hold up the exit of
+    an asyncio program beyond the reporter's own timeout.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def work() -> None:
+        result: T | None = None
+        error: BaseException | None = None
+        try:
+            result = func()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle, future, result, error)
+
+    threading.Thread(target=work, name="cwmetrics-send", daemon=True).start()
+    return await future
+
+
 class ToThread(AsyncTransport):
     """Use a sync :class:`Transport` from asyncio: each send runs in a worker thread.
 
-    The event loop never blocks on the sync client's I/O.
+    The event loop never blocks on the sync client's I/O, and the worker is a daemon
+    thread, so a hung client never holds up the program's exit.
     """
 
     def __init__(self, inner: Transport) -> None:
@@ -80,11 +122,11 @@ class ToThread(AsyncTransport):
 
     async def asend(self, request: PutMetricDataRequest) -> SendOutcome:
         """Run ``inner.send(request)`` in a worker thread."""
-        return await asyncio.to_thread(self.inner.send, request)
+        return await run_in_daemon_thread(functools.partial(self.inner.send, request))
 
     async def aclose(self) -> None:
         """Close the inner transport in a worker thread."""
-        await asyncio.to_thread(self.inner.close)
+        await run_in_daemon_thread(self.inner.close)
 
     def __repr__(self) -> str:
         return f"ToThread({self.inner!r})"

@@ -28,7 +28,8 @@ class DryRunTransport(Transport, AsyncTransport):
     Args:
         outcomes: outcomes to return, in order, before returning success.
         logger: where to log (INFO: namespace, datums, bytes; DEBUG: every datum).
-        keep: how many sent requests to keep (oldest are forgotten); None keeps all.
+        keep: how many requests to keep (oldest are forgotten; 1000 by default, so a
+            long dry run stays bounded); None keeps all.
         wire_format: the encoding to ask the core for (JSON by default).
 
     Example::
@@ -42,7 +43,7 @@ class DryRunTransport(Transport, AsyncTransport):
         outcomes: Iterable[SendOutcome] = (),
         *,
         logger: logging.Logger | None = None,
-        keep: int | None = None,
+        keep: int | None = 1000,
         wire_format: WireFormat = WireFormat.JSON,
     ) -> None:
         self._outcomes: Iterator[SendOutcome] = iter(list(outcomes))
@@ -100,7 +101,8 @@ class DryRunTransport(Transport, AsyncTransport):
         return [d for r in requests for d in r.params["MetricData"]]
 
     def totals(self) -> dict[tuple[str, str, tuple[tuple[str, str], ...]], dict[str, float]]:
-        """Per series ``(namespace, name, dimensions)``: SampleCount, Sum, Minimum, Maximum."""
+        """Per series ``(namespace, name, dimensions)``: SampleCount, Sum, Minimum, Maximum
+        over the kept requests."""
         out: dict[tuple[str, str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
         with self._lock:
             requests = list(self.requests)

@@ -446,3 +446,61 @@ def test_flow_exception_in_driver_requeues(key: MetricKey) -> None:
     with pytest.raises(RuntimeError):
         flow.throw(RuntimeError("transport exploded"))
     assert core.stats.in_flight_batches == 0 and core.stats.buffered_samples == 1
+
+
+def test_a_rejection_naming_the_datum_drops_exactly_it() -> None:
+    core = make_core()
+    for i in range(100):
+        core.record_value(MetricKey("App", "m", {"i": f"{i:03d}"}), float(i), T0)
+    core.flush(T0)
+    batch = core.next_batch(T0)
+    assert batch is not None
+    message = "The value x for parameter MetricData.member.43.Timestamp is invalid."
+    action = core.failed(batch, T0, SendOutcome(False, 400, "InvalidParameterValue", message))
+    assert [d.key.dimensions for d in action.dropped] == [(("i", "042"),)]
+    rest = core.next_batch(T0)
+    assert rest is not None and len(rest.request) == 99
+    core.ack(rest, T0)
+    assert core.stats.dropped_invalid == 1 and core.stats.sent_samples == 99
+    assert core.stats.splits == 0
+
+
+def test_systemic_rejections_are_paced_not_a_request_storm() -> None:
+    core = make_core()
+    for i in range(1000):
+        core.record_value(MetricKey("App", "m", {"i": str(i)}), 1.0, T0)
+    core.flush(T0)
+    now, sent_at = T0, []
+    for _ in range(60):
+        batch = core.next_batch(now)
+        if batch is None:
+            deadline = core.next_deadline()
+            assert deadline is not None
+            now = max(now, deadline)
+            continue
+        sent_at.append(now)
+        core.failed(batch, now, INVALID)  # every datum is bad: e.g. a skewed clock
+    # the first dozen go out at once (bisection making progress), then backoff paces them
+    assert sent_at[12] == T0 and sent_at[-1] - T0 > 60
+
+
+def test_wall_clock_stepping_back_does_not_stall_reporting(key: MetricKey) -> None:
+    core = make_core(flush_interval=10)
+    core.record_value(key, 1.0, T0)
+    assert core.next_batch(T0 + 5) is None
+    stepped = T0 + 5 - 600  # NTP steps the clock back ten minutes
+    assert core.next_batch(stepped) is None
+    deadline = core.next_deadline()
+    assert deadline is not None and deadline <= stepped + 10
+    assert core.next_batch(deadline) is not None
+
+
+def test_quantization_never_leaves_the_accepted_range() -> None:
+    core = make_core(quantization=0.01)
+    key = MetricKey("App", "m")
+    for v in (2.0**360, -(2.0**360), 2.0**-360, -(2.0**-360)):
+        core.record_value(key, v, T0)
+    core.flush(T0)
+    (batch,) = drain(core, T0)
+    for v in batch.request.params["MetricData"][0]["Values"]:
+        assert 2.0**-360 <= abs(v) <= 2.0**360

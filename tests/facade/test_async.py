@@ -294,3 +294,29 @@ def test_stop_lets_the_send_in_hand_finish_instead_of_resending_it() -> None:
     reporter, transport = run(main)
     assert len(transport.attempts) == 1
     assert reporter.stats.sent == 4
+
+
+def test_a_hung_sync_client_does_not_hold_up_asyncio_run() -> None:
+    import threading as _threading
+
+    from cwmetrics_transports import ToThread
+
+    release = _threading.Event()
+
+    class Hung(DryRunTransport):
+        def send(self, request: PutMetricDataRequest) -> SendOutcome:
+            release.wait(30)
+            return super().send(request)
+
+    async def main() -> bool:
+        reporter = CloudWatchAsyncMetricReporter(transport=ToThread(Hung()))
+        Metrics("App", reporter).put_value("v", 1.0)
+        await reporter.run()
+        return await reporter.stop(timeout=0.5)
+
+    started = time.monotonic()
+    try:
+        assert run(main) is False
+        assert time.monotonic() - started < 5.0
+    finally:
+        release.set()

@@ -312,3 +312,122 @@ def test_with_client_rejects_unknown_objects() -> None:
     CloudWatchSyncMetrics.with_reporter(reporter)
     with pytest.raises(TypeError):
         CloudWatchSyncMetrics.with_client(object())
+
+
+def test_one_timer_times_concurrent_threads_and_nested_blocks() -> None:
+    reporter, transport = make()
+    metrics = Metrics("App", reporter)
+    latency = metrics.timer("Shared")
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(500):
+                with latency, latency:
+                    pass
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert reporter.flush()
+    assert transport.totals()[("App", "Shared", ())]["SampleCount"] == 8 * 500 * 2
+
+
+def test_monitored_generators_do_not_leak_or_cross_dimensions() -> None:
+    reporter, transport = make()
+    CloudWatchSyncMetrics.with_namespace("App").with_reporter(reporter)
+
+    @CloudWatchSyncMetrics.monitored_task(metric_name="Gen")
+    def gen(tag: str) -> object:
+        CloudWatchSyncMetrics.with_monitored_dimension("Tag", tag)
+        yield 1
+        yield 2
+
+    one, two = gen("one"), gen("two")
+    assert next(one) == 1 and next(two) == 1
+    with pytest.raises(CoreStateError):  # nothing leaked into the caller's context
+        CloudWatchSyncMetrics.with_monitored_dimension("Tag", "caller")
+    assert list(one) == [2] and list(two) == [2]
+    result: list[object] = []
+    third = gen("three")
+    next(third)
+    worker = threading.Thread(target=lambda: result.extend(third))  # finished elsewhere
+    worker.start()
+    worker.join()
+    assert result == [2]
+    assert reporter.flush()
+    tags = sorted(k[2] for k in transport.totals() if k[1] == "Gen")
+    assert tags == [(("Tag", "one"),), (("Tag", "three"),), (("Tag", "two"),)]
+
+
+def test_errors_log_covers_monitored_dimensions_and_late_calls() -> None:
+    reporter, _transport = make(errors="log")
+    CloudWatchSyncMetrics.with_namespace("App").with_reporter(reporter)
+
+    @CloudWatchSyncMetrics.monitored_task
+    def handler(attr: object) -> None:
+        CloudWatchSyncMetrics.with_monitored_dimension("Attr", attr)  # type: ignore[arg-type]
+
+    for bad in ("", 42, "caf\u00e9", None):
+        handler(bad)
+    assert reporter.stats.invalid_dropped == 4
+    reporter.stop()
+    CloudWatchSyncMetrics.put_metric(MetricName="late", Value=1)  # after stop: counted
+    assert reporter.stats.invalid_dropped == 5
+
+
+def test_iso8601_timestamps_and_the_age_bound_match_the_core() -> None:
+    reporter, _transport = make()
+    metrics = Metrics("App", reporter)
+    now = datetime.now(timezone.utc)
+    metrics.put_value("iso", 1.0, timestamp=(now - timedelta(hours=1)).isoformat())
+    metrics.put_value("isoz", 1.0, timestamp=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    with pytest.raises(InvalidMetricError, match="older than"):
+        metrics.put_value("edge", 1.0, timestamp=now - timedelta(days=14) + timedelta(minutes=2))
+    with pytest.raises(InvalidMetricError, match="ISO 8601"):
+        metrics.put_value("bad", 1.0, timestamp="yesterday")
+    assert reporter.flush()
+    assert reporter.stats.sent == 2 and reporter.stats.dropped == 0
+
+
+def test_stop_never_deadlocks_on_a_lock_held_by_its_own_thread() -> None:
+    """stop() from a signal handler that interrupted recording: the lock is held."""
+    reporter, _ = make()
+    Metrics("App", reporter).put_value("v", 1.0)
+    reporter._lock.acquire()  # what an interrupted record call looks like
+    try:
+        started = time.monotonic()
+        assert reporter.stop(timeout=0.3) is False
+        assert time.monotonic() - started < 2.0
+    finally:
+        reporter._lock.release()
+
+
+def test_hooks_are_process_wide_not_per_reporter() -> None:
+    import atexit
+
+    from cloudwatch_metrics_client import cloudwatch
+
+    before = atexit._ncallbacks()  # type: ignore[attr-defined]
+    for _ in range(50):
+        CloudWatchSyncMetricReporter(transport=DryRunTransport()).stop()
+    assert atexit._ncallbacks() == before  # type: ignore[attr-defined]
+    assert len(cloudwatch._exit_reporters) < 50
+
+
+def test_awaiting_is_optional_for_async_put_metric() -> None:
+    from cloudwatch_metrics_client.aiocloudwatch import (
+        CloudWatchAsyncMetricReporter,
+        CloudWatchAsyncMetrics,
+    )
+
+    transport = DryRunTransport()
+    reporter = CloudWatchAsyncMetricReporter(transport=transport)
+    CloudWatchAsyncMetrics.with_namespace("App").with_reporter(reporter)
+    CloudWatchAsyncMetrics.put_metric(MetricName="forgot-await", Value=1)  # no await
+    assert reporter.stats.recorded == 1
