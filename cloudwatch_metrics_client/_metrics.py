@@ -23,7 +23,7 @@ from cwmetrics_core import (
 from cwmetrics_core._limits import MAX_TIMESTAMP_AGE, MAX_TIMESTAMP_AHEAD
 
 from ._scope import monitored_dimensions
-from ._timer import Timer
+from ._timer import InertTimer, Timer
 
 if TYPE_CHECKING:
     from ._reporter import BaseReporter
@@ -50,9 +50,17 @@ def _dims_cache_key(dimensions: Any) -> Any:
     if isinstance(dimensions, Mapping):
         return tuple(dimensions.items())
     if isinstance(dimensions, (list, tuple)):
-        return tuple(
-            (d["Name"], d["Value"]) if isinstance(d, Mapping) else tuple(d) for d in dimensions
-        )
+        # Only shapes validation accepts as they are: anything else skips the cache, so
+        # a rejected input can never hit a key cached for a valid one.
+        pairs = []
+        for d in dimensions:
+            if d.__class__ is tuple and len(d) == 2:
+                pairs.append(d)
+            elif isinstance(d, Mapping) and len(d) == 2 and "Name" in d and "Value" in d:
+                pairs.append((d["Name"], d["Value"]))
+            else:
+                return None
+        return tuple(pairs)
     return None  # unusual input: skip the cache, validate the slow way
 
 
@@ -351,8 +359,19 @@ class Metrics:
         dimensions: Mapping[str, str] | None = None,
         count_failures: bool = True,
     ) -> Timer:
-        """A :class:`Timer` recording durations of ``name`` (context manager/decorator)."""
-        return Timer(self, name, unit=unit, dimensions=dimensions, count_failures=count_failures)
+        """A :class:`Timer` recording durations of ``name`` (context manager/decorator).
+
+        Raises:
+            InvalidMetricError: bad name, unit or dimensions (with ``errors="log"``:
+                logged and counted, and the timer returned records nothing).
+        """
+        try:
+            return Timer(
+                self, name, unit=unit, dimensions=dimensions, count_failures=count_failures
+            )
+        except UsageError as exc:
+            self._rejected(exc, name)
+            return InertTimer(self, name)
 
     def monitored(
         self,
@@ -362,7 +381,11 @@ class Metrics:
         dimensions: Mapping[str, str] | None = None,
     ) -> Timer:
         """Like :meth:`timer`, and each run opens a ``with_monitored_dimension`` scope."""
-        return Timer(self, name, unit=unit, dimensions=dimensions, monitored=True)
+        try:
+            return Timer(self, name, unit=unit, dimensions=dimensions, monitored=True)
+        except UsageError as exc:
+            self._rejected(exc, name)
+            return InertTimer(self, name)
 
     def with_monitored_dimension(self, name: str, value: str) -> Metrics:
         """Add a dimension to the current monitored call (:meth:`monitored` or the
@@ -384,6 +407,8 @@ class Metrics:
     ) -> None:
         # Called when a timed block ends: never raise into the user's code from here
         # (any bad input was rejected when the timer or the monitored dimension was set).
+        if timer.inert:
+            return
         try:
             cache_key = (self._namespace, tuple(extra.items()) if extra else ())
             key = timer._keys.get(cache_key)

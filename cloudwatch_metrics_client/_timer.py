@@ -24,7 +24,7 @@ from ._scope import Scope, monitored_dimensions
 if TYPE_CHECKING:
     from ._metrics import Metrics
 
-__all__ = ["Timer", "TimerRun"]
+__all__ = ["InertTimer", "Timer", "TimerRun"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,6 +113,9 @@ class Timer:
     Raises:
         InvalidMetricError: a bad name, unit or dimensions (checked here, not at exit).
     """
+
+    #: True for a timer that records nothing (see :class:`InertTimer`).
+    inert = False
 
     def __init__(
         self,
@@ -279,3 +282,15 @@ class Timer:
 
     def __repr__(self) -> str:
         return f"Timer({self.name!r}, unit={self.unit.value!r}, dimensions={self.dimensions!r})"
+
+
+class InertTimer(Timer):
+    """What ``Metrics.timer()`` returns for invalid arguments in ``errors="log"`` mode:
+    it times blocks and calls like any timer but records nothing (the bad call was
+    already logged and counted)."""
+
+    inert = True
+
+    def __init__(self, metrics: Metrics, name: object) -> None:
+        super().__init__(metrics, "InvalidTimer", count_failures=False)
+        self.name = repr(name)[:255]

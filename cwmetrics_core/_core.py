@@ -357,7 +357,7 @@ class MetricsCore:
         # test_limits_table_matches_the_hot_path checks.
         if not -(2.0**360) <= value <= 2.0**360 or (-(2.0**-360) < value < 2.0**-360 and value):
             bad_value("Value", value)
-        if count != 1.0 or count.__class__ is not float:
+        if count.__class__ is not float or count != 1.0:
             count = check_count(count)
         if timestamp.__class__ is not float:
             timestamp = as_number("Timestamp", timestamp)

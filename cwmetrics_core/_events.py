@@ -25,8 +25,8 @@ def as_number(field: str, value: object) -> float:
         raise MetricTypeError(field, value, "must be a real number (int or float)")
     try:
         return float(value)
-    except OverflowError:
-        return math.copysign(math.inf, value)
+    except OverflowError:  # e.g. 10**400: beyond float, and beyond CloudWatch's range
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
 
 
 def bad_value(field: str, value: float) -> NoReturn:

@@ -60,9 +60,9 @@ class Limits:
     """The limits the packer applies to each request it builds.
 
     Defaults are CloudWatch's. (Per-metric limits, such as 30 dimensions, are enforced
-    when a :class:`~cwmetrics_core.MetricKey` is built, not here.) Lower values are allowed (and useful in tests or for other
-    sinks); values above CloudWatch's are allowed too, for sinks that accept more, but are
-    the caller's responsibility.
+    when a :class:`~cwmetrics_core.MetricKey` is built, not here.) Lower values are
+    allowed (and useful in tests or for other sinks); values above CloudWatch's are
+    allowed too, for sinks that accept more, but are the caller's responsibility.
 
     Raises:
         InvalidConfigError: a limit that is not a positive integer.

@@ -102,6 +102,29 @@ def _sanitise(message: object) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
+_SIGNATURE = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+def _scrub_client_secrets(outcome: SendOutcome, client: Any) -> SendOutcome:
+    """Remove the client's own secret key, session token and any SigV4 signature from a
+    failure message, however the service echoed them (patterns alone miss bare tokens).
+
+    Reads the credentials the client already holds, without refreshing them (no I/O).
+    """
+    if outcome.ok or not outcome.message:
+        return outcome
+    creds = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+    held = vars(creds) if creds is not None and hasattr(creds, "__dict__") else {}
+    text = _SIGNATURE.sub("<redacted>", outcome.message)
+    for name in ("_token", "token", "_secret_key", "secret_key"):
+        secret = held.get(name)
+        if isinstance(secret, str) and len(secret) >= 8:
+            text = text.replace(secret, "<redacted>")
+    if text == outcome.message:
+        return outcome
+    return SendOutcome(False, outcome.http_status, outcome.error_code, text)
+
+
 @lru_cache(maxsize=1)
 def _botocore_errors() -> SimpleNamespace | None:
     """botocore's exception classes, grouped for :func:`outcome_from_exception`."""
@@ -422,7 +445,7 @@ class Boto3Transport(Transport):
         try:
             response = self._client.put_metric_data(**request.params)
         except Exception as exc:  # noqa: BLE001 - every failure is data for the core
-            return outcome_from_exception(exc)
+            return _scrub_client_secrets(outcome_from_exception(exc), self._client)
         return _outcome_from_response(response)
 
     def close(self) -> None:
@@ -578,7 +601,7 @@ class AioBotocoreTransport(AsyncTransport):
         try:
             response = await self._client.put_metric_data(**request.params)
         except Exception as exc:  # noqa: BLE001 - every failure is data for the core
-            return outcome_from_exception(exc)
+            return _scrub_client_secrets(outcome_from_exception(exc), self._client)
         return _outcome_from_response(response)
 
     async def aclose(self) -> None:

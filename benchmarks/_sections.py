@@ -1,0 +1,409 @@
+"""The per-section markdown of the benchmark page, computed from one run's results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._record import LABELS
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def profile_table(rows: list[dict[str, Any]]) -> list[str]:
+    return table(
+        ["function", "calls", "own ms", "cum ms", "share of own time"],
+        [
+            [
+                f"`{p['function']}`",
+                p["ncalls"],
+                f"{p['tottime_ms']:.1f}",
+                f"{p['cumtime_ms']:.1f}",
+                f"{p['share']:.0%}",
+            ]
+            for p in rows
+        ],
+    )
+
+
+def record(r: dict[str, Any], charts: list[str]) -> list[str]:
+    from ._charts import record_rows
+
+    rec = r["record"]
+    lines = ["## 1. Record cost", ""]
+    if "record-cost.png" in charts:
+        lines += ["![record cost](img/record-cost.png)", ""]
+    lines += table(
+        ["contender", "ns/event", "x plain-dict floor"],
+        [[LABELS.get(k, k), f"{v:,.0f}", f"{ratio:.2f}"] for k, v, ratio in record_rows(r)],
+    )
+    lines += [
+        "The floor is `put_metric(MetricName=, Unit=, Dimensions=, Value=)` aggregating into a "
+        "dict keyed by (name, unit, sorted dimensions) -> value -> count. Ours records through "
+        "a reporter whose transport is `DryRunTransport` (never started: no I/O). "
+        "prometheus_client: `Histogram.labels(**dims).observe(v)`; OpenTelemetry: "
+        "`histogram.record(v, attributes=dims)` with an `InMemoryMetricReader`; "
+        "aws-embedded-metrics: `MetricsLogger.put_metric` on one logger per series (EMF binds "
+        "dimensions to the logger), never flushed; Powertools: one `EphemeralMetrics` per series, "
+        "`add_dimension` per dimension then `add_metric` (it prints an EMF document every 100 "
+        "values, sent to /dev/null here). 0.0.6 runs in a subprocess that times its "
+        "contenders once after each of this process's rounds (same load); its ratio is to "
+        "this process's floor"
+        + (
+            f" (the subprocess's own floor: "
+            f"{rec['peer006']['ns_per_event']['dict_baseline']:,.0f} ns)."
+            if rec.get("peer006")
+            else "."
+        ),
+        "",
+    ]
+    mon = rec["monitored_task"]
+    rows = [
+        [
+            "sync",
+            f"{mon['sync_plain']:,.0f}",
+            f"{mon['sync_monitored']:,.0f}",
+            f"{mon['sync_overhead']:,.0f}",
+        ],
+        [
+            "async",
+            f"{mon['async_plain']:,.0f}",
+            f"{mon['async_monitored']:,.0f}",
+            f"{mon['async_overhead']:,.0f}",
+        ],
+    ]
+    old = (rec.get("peer006") or {}).get("monitored_task")
+    if old:
+        rows.append(
+            [
+                "0.0.6 sync",
+                f"{old['sync_plain']:,.0f}",
+                f"{old['sync_monitored']:,.0f}",
+                f"{old['sync_overhead']:,.0f}",
+            ]
+        )
+    lines += [f"**`monitored_task`**, {rec['monitored_calls']:,} calls of a no-op (ns/call):", ""]
+    lines += table(["", "undecorated", "decorated", "overhead"], rows)
+    layers = rec.get("hot_path")
+    if layers:
+        lines += ["**Where `put_metric`'s time goes** (each layer timed alone, ns/event):", ""]
+        lines += table(["layer", "ns/event", "adds (see label)"], hot_path_rows(layers))
+    if r.get("profile_put_metric"):
+        lines += [
+            "cProfile of the sync `put_metric` loop (profiler overhead inflates small "
+            "calls; use the layer table for absolute costs):",
+            "",
+        ]
+        lines += profile_table(r["profile_put_metric"])
+    core = r.get("core_bench")
+    if core:
+        lines += [
+            f"`benchmarks/bench_core.py` (core only, prebuilt keys): record_value "
+            f"{core['record_value_ns']:.0f} ns vs its dict baseline {core['baseline_ns']:.0f} "
+            f"ns = {core['ratio']:.2f}x.",
+            "",
+        ]
+    return lines
+
+
+def hot_path_rows(h: dict[str, float]) -> list[list[str]]:
+    """Layer table: ns/event of each layer and what it adds over the one below."""
+    steps = [
+        ("empty loop over the events", h["empty_loop"], None),
+        ("plain-dict floor (for reference)", h["dict_baseline"], None),
+        ("`MetricsCore.record_value`, prebuilt key", h["core_record_value"], None),
+        (
+            "same under `lock.acquire()`/`release()`",
+            h["core_locked"],
+            h["core_locked"] - h["core_record_value"],
+        ),
+        (
+            "dims dict -> cached key: `cache.get((name, unit, tuple(dims.items()), 60))`",
+            h["key_lookup"],
+            None,
+        ),
+        (
+            "`Metrics.put_value` (outside the locked core: key cache, clock, calls)",
+            h["metrics_put_value"],
+            h["metrics_put_value"] - h["core_locked"],
+        ),
+        (
+            "`CloudWatchSyncMetrics.put_metric` (the same, vs the locked core)",
+            h["facade_put_metric"],
+            h["facade_put_metric"] - h["core_locked"],
+        ),
+        (
+            "`await CloudWatchAsyncMetrics.put_metric` (vs the sync facade)",
+            h["facade_async_put_metric"],
+            h["facade_async_put_metric"] - h["facade_put_metric"],
+        ),
+    ]
+    return [[name, f"{v:,.0f}", "" if d is None else f"{d:+,.0f}"] for name, v, d in steps]
+
+
+def wire(r: dict[str, Any], charts: list[str]) -> list[str]:
+    w = r["wire"]
+    lines = ["## 2. Wire cost", ""]
+    if "wire.png" in charts:
+        lines += ["![wire cost](img/wire.png)", ""]
+    rows = []
+    names = [
+        ("ours_httpx", "ours, HttpxTransport (compact JSON, gzip)"),
+        ("ours_boto3", "ours, Boto3Transport (botocore JSON + its gzip)"),
+        ("peer006", "cloudwatch-metrics-client 0.0.6, strict endpoint"),
+        ("peer006_lenient", "0.0.6, endpoint not enforcing limits (what it would send)"),
+        ("naive_boto3", f"naive boto3, 1 call per event (first {w['naive_boto3']['events']:,})"),
+    ]
+    for key, label in names:
+        if key not in w:
+            continue
+        c = w[key]
+        notes = []
+        if c.get("rejected"):
+            notes.append("rejected: " + ", ".join(f"{k} x{v}" for k, v in c["rejected"].items()))
+        if c.get("error"):
+            notes.append(f"client error: `{c['error'][:220]}`")
+        rows.append(
+            [
+                label,
+                f"{c['requests']:,}",
+                f"{c['wire_bytes']:,}",
+                f"{c['raw_bytes']:,}",
+                f"{c['datums_accepted']:,}",
+                f"{c['series_exact']}/{c['series_expected']}",
+                f"{c['samples_lost_fraction']:.1%}",
+                "; ".join(notes),
+            ]
+        )
+    ext = w["naive_boto3"]["extrapolated"]
+    rows.append(
+        [
+            f"naive boto3, extrapolated x{ext['factor']:.0f} to all events",
+            f"{ext['requests']:,.0f}",
+            f"{ext['wire_bytes']:,.0f}",
+            "",
+            "",
+            "",
+            "",
+            f"{ext['elapsed_s']:,.0f} s of sending",
+        ]
+    )
+    ideal = w["ideal"]
+    rows.append(
+        [
+            "ideal minimum",
+            f"{ideal['requests']:,}",
+            "",
+            "",
+            f"{ideal['datums']:,}",
+            "",
+            "",
+            f"{ideal['requests_by_count']} by datum count, "
+            f"{ideal['requests_by_bytes']} by 1 MB of compact JSON",
+        ]
+    )
+    lines += table(
+        [
+            "contender",
+            "requests",
+            "wire bytes",
+            "raw bytes",
+            "datums accepted",
+            "series exact",
+            "samples lost",
+            "notes",
+        ],
+        rows,
+    )
+    b, ratios = w["botocore_json"], w["ratios"]
+    lines += [
+        "Ideal minimum: datums = sum over series of ceil(distinct values / 150) = "
+        f"{ideal['datums']:,}; requests = max(ceil(datums / 1000), ceil(raw bytes / 1,000,000)). "
+        '"series exact": the endpoint\'s exact accepted record (`LocalCloudWatch.series()`) has '
+        "the expected SampleCount and Sum for the series.",
+        "",
+        *table(
+            ["botocore JSON, uncompressed", "bytes", "ours on the wire / it"],
+            [
+                [
+                    "per-event datums, one request each (the naive loop)",
+                    f"{b['per_event_bytes']:,}",
+                    f"{ratios['wire_vs_botocore_per_event_json']:.4f}",
+                ],
+                [
+                    "per-event datums, 1000 per request",
+                    f"{b['packed_bytes']:,}",
+                    f"{ratios['wire_vs_botocore_packed_json']:.4f}",
+                ],
+                [
+                    "our aggregated datums (same datums)",
+                    f"{b['same_datums_bytes']:,}",
+                    f"{ratios['wire_vs_botocore_same_datums_json']:.3f}",
+                ],
+            ],
+        ),
+        f"Uncompressed, our compact JSON for the same datums is "
+        f"{ratios['raw_vs_botocore_same_datums_json']:.2f}x botocore's.",
+        "",
+    ]
+    return lines
+
+
+def encoding(r: dict[str, Any], charts: list[str]) -> list[str]:
+    e = r["encoding"]
+    lines = ["## 3. Encoding throughput", ""]
+    if "encoding.png" in charts:
+        lines += ["![encoding](img/encoding.png)", ""]
+    lines += table(
+        ["format", "ours, datums/s", "botocore, datums/s", "speed-up"],
+        [
+            [
+                fmt,
+                f"{e[f'{fmt}_ours_datums_per_s']:,.0f}",
+                f"{e[f'{fmt}_botocore_datums_per_s']:,.0f}",
+                f"{e[f'{fmt}_speedup']:.1f}x",
+            ]
+            for fmt in ("json", "query")
+        ],
+    )
+    lines += [
+        "From `benchmarks/bench_core.py` (its own 200,000-event workload, whatever the "
+        f"flags): `batches_to_send` turning {e['json_datums']:,.0f} aggregated datums of up "
+        "to 150 values into 1000-datum requests (datum building + packing + encoding) vs "
+        "botocore's serializer for the same params (validation off). Best of "
+        f"{len(e.get('json_speedup_each_call', [0]))} calls per side; the speed-up of each "
+        "call: JSON "
+        + ", ".join(f"{x:.1f}x" for x in e.get("json_speedup_each_call", []))
+        + "; query "
+        + ", ".join(f"{x:.1f}x" for x in e.get("query_speedup_each_call", []))
+        + ".",
+        "",
+    ]
+    for key, name in (("profile_encoding", "JSON"), ("profile_encoding_query", "query")):
+        if r.get(key):
+            lines += [f"cProfile of our {name} datum building + pack + encode:", ""]
+            lines += profile_table(r[key])
+    return lines
+
+
+FLUSH_KINDS = (
+    ("httpx", "HttpxTransport -> local endpoint, warm transport"),
+    ("httpx_cold", "HttpxTransport, the transport's first flush"),
+    ("httpx_nogc", "HttpxTransport, warm, GC disabled during the flush (diagnostic)"),
+    ("dryrun", "DryRunTransport (no I/O)"),
+)
+
+
+def flush(r: dict[str, Any], charts: list[str]) -> list[str]:
+    f = r["flush"]
+    lines = [f"## 4. Flush of {f['n_series']:,} series", ""]
+    if "flush.png" in charts:
+        lines += ["![flush](img/flush.png)", ""]
+    rows = []
+    for kind, label in FLUSH_KINDS:
+        if kind in f:
+            c = f[kind]
+            rows.append(
+                [
+                    label,
+                    f"{c['wall_s']:.2f}",
+                    f"{c['worst_stall_ms']:.1f}",
+                    f"{c['p99_stall_ms']:.1f}",
+                    f"{c['gc_worst_pause_ms']:.1f} ({c['gc_gen2_collections']} gen2)",
+                    c["requests"],
+                    f"{c['datums_sent']:,}",
+                    ", ".join(f"{x:.1f}" for x in c["all_worst_stall_ms"]),
+                ]
+            )
+    headers = ["transport", "wall s", "worst stall ms", "p99 lag ms", "worst GC pause ms"]
+    headers += ["requests", "datums", "worst stall of each run"]
+    lines += table(headers, rows)
+    p = f["batch_pieces"]
+    lines += [
+        "A ticker task sleeps 1 ms in a loop and records how late it wakes; the flush is "
+        "`await CloudWatchAsyncMetricReporter.flush()` after one value was recorded into each "
+        "series, in a fresh interpreter (the endpoint in another process). Every garbage "
+        "collection during the "
+        "flush is timed (`gc.callbacks`).",
+        "",
+    ]
+    if "httpx" in f and "httpx_nogc" in f:
+        warm, nogc = f["httpx"], f["httpx_nogc"]
+        lines += [
+            f"Warm httpx: worst stall {warm['worst_stall_ms']:.1f} ms, worst GC pause during "
+            f"the flush {warm['gc_worst_pause_ms']:.1f} ms ({warm['gc_gen2_collections']} full "
+            f"collection(s) over {warm['gc_tracked_objects']:,} GC-tracked objects; this "
+            "section runs in a fresh process, so the heap is mostly the library's own "
+            "series); with the "
+            f"collector disabled for the flush the worst stall is {nogc['worst_stall_ms']:.1f} ms.",
+            "",
+        ]
+    if "dryrun" in f:
+        d = f["dryrun"]
+        lines += [
+            f"DryRunTransport: {d['ticks']} tick(s) during a {d['wall_s'] * 1e3:.0f} ms flush "
+            "(its `asend` completes without awaiting anything, so the flush loop never yields "
+            "between requests).",
+            "",
+        ]
+    lines += [
+        "Synchronous work per request, timed piece by piece (ms):",
+        "",
+        *table(
+            ["piece", "ms"],
+            [
+                ["seal (`core.flush`)", f"{p['seal_ms']:.2f}"],
+                [
+                    "pack + encode 1000 datums (`core.next_batch`), mean",
+                    f"{p['pack_encode_ms_mean']:.2f}",
+                ],
+                ["pack + encode, worst", f"{p['pack_encode_ms_max']:.2f}"],
+                [
+                    f"gzip level 1 of a {p['body_bytes_mean'] / 1e3:,.0f} kB body",
+                    f"{p['gzip_ms_mean']:.2f}",
+                ],
+                ["SigV4 signing", f"{p['sign_ms_mean']:.2f}"],
+            ],
+        ),
+    ]
+    for kind, _label in FLUSH_KINDS:
+        if f.get(f"profile_{kind}"):
+            lines += [
+                f"cProfile of one flush ({kind}), event-loop thread, idle waiting excluded:",
+                "",
+                *profile_table(f[f"profile_{kind}"]),
+            ]
+    return lines
+
+
+def memory(r: dict[str, Any], charts: list[str]) -> list[str]:
+    m = r["memory"]
+    lines = ["## 5. Memory", ""]
+    if "memory.png" in charts:
+        lines += ["![memory](img/memory.png)", ""]
+    lines += [
+        f"Ours, measured with tracemalloc: **{m['bytes_per_series']:,.0f} bytes per series** "
+        f"(one value; key and dimension strings included, {m['n_series_probe']:,} series) and "
+        f"**{m['bytes_per_distinct_value']:,.0f} bytes per additional distinct value**.",
+        "",
+    ]
+    lines += [
+        "Recording the workload: each contender's state built and the whole workload fed "
+        "once inside the tracemalloc window. The float values are the workload's own objects "
+        "(shared, not counted), so a contender that keeps every value (aws-embedded-metrics: "
+        "a list per metric) is charged 8 bytes per value; histograms (prometheus_client, "
+        "OpenTelemetry) keep bucket counts only, and Powertools flushes every 100 values.",
+        "",
+    ]
+    w = m["workload"]
+    lines += table(
+        ["recording the workload", "retained MB", "peak MB"],
+        [
+            [LABELS.get(k, k), f"{v['retained_bytes'] / 1e6:.2f}", f"{v['peak_bytes'] / 1e6:.2f}"]
+            for k, v in sorted(w.items(), key=lambda kv: kv[1]["peak_bytes"])
+        ],
+    )
+    return lines
