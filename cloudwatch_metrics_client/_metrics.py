@@ -22,7 +22,7 @@ from cwmetrics_core import (
 )
 from cwmetrics_core._limits import MAX_TIMESTAMP_AGE, MAX_TIMESTAMP_AHEAD
 
-from ._scope import monitored_dimensions
+from ._scope import Scope, monitored_dimensions
 from ._timer import InertTimer, Timer
 
 if TYPE_CHECKING:
@@ -450,11 +450,16 @@ def set_monitored_dimension(name: str, value: str) -> None:
         CoreStateError: not inside a monitored call.
         InvalidMetricError: a bad dimension name or value.
     """
-    scope = monitored_dimensions.get()
-    if scope is None:
+    current = monitored_dimensions.get()
+    if current is None:
         raise CoreStateError(
             "with_monitored_dimension() must be called inside a @monitored_task call"
         )
+    if isinstance(current, Scope):
+        scope = current
+    else:  # the first dimension of this call: create its scope (room was held as an int)
+        scope = Scope(current)
+        monitored_dimensions.set(scope)
     try:
         pair = _valid_pairs.get((name, value))
     except TypeError:  # unhashable: validated (and rejected) below

@@ -22,11 +22,16 @@ class Scope(dict[str, str]):
 #: the current task/thread, or None outside any monitored call. A monitored call installs
 #: a fresh :class:`Scope` only while its own code runs (for generators: during each step),
 #: so nothing leaks between calls, and concurrent tasks never see each other's values.
-monitored_dimensions: ContextVar[Scope | None] = ContextVar(
+#: A call that has not set any dimension yet holds just the room left (an int): the Scope
+#: is created on the first ``with_monitored_dimension``.
+monitored_dimensions: ContextVar[Scope | int | None] = ContextVar(
     "cwmetrics_monitored_dimensions", default=None
 )
 
 
-def current_monitored_dimensions() -> Scope | None:
-    """The current monitored call's dimensions (a live dict), or None outside one."""
-    return monitored_dimensions.get()
+def current_monitored_dimensions() -> dict[str, str] | None:
+    """The current monitored call's dimensions, or None outside one."""
+    scope = monitored_dimensions.get()
+    if scope is None:
+        return None
+    return dict(scope) if isinstance(scope, Scope) else {}

@@ -177,12 +177,35 @@ class Timer:
         target = inspect.unwrap(func)
         if inspect.isasyncgenfunction(target):
             return cast(F, functools.wraps(func)(self._wrap_async_gen(func)))
+        # Plain functions and coroutines: begin/end inlined (this is per call, hot). The
+        # monitored scope starts as the room left (an int) and becomes a Scope only when
+        # with_monitored_dimension is called.
+        timer = self
+        scale = self.scale
+        room = self.room if self.monitored else None
+        var = monitored_dimensions
+        clock = time.perf_counter
+
         if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with TimerRun(self):
-                    return await func(*args, **kwargs)
+                token = var.set(room) if room is not None else None
+                start = clock()
+                failed = True
+                try:
+                    result = await func(*args, **kwargs)
+                    failed = False
+                    return result
+                finally:
+                    elapsed = clock() - start
+                    scope = None
+                    if token is not None:
+                        scope = var.get()
+                        var.reset(token)
+                    timer.metrics._record_timing(
+                        timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed
+                    )
 
             return cast(F, async_wrapper)
         if inspect.isgeneratorfunction(target):
@@ -190,8 +213,22 @@ class Timer:
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with TimerRun(self):
-                return func(*args, **kwargs)
+            token = var.set(room) if room is not None else None
+            start = clock()
+            failed = True
+            try:
+                result = func(*args, **kwargs)
+                failed = False
+                return result
+            finally:
+                elapsed = clock() - start
+                scope = None
+                if token is not None:
+                    scope = var.get()
+                    var.reset(token)
+                timer.metrics._record_timing(
+                    timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed
+                )
 
         return cast(F, wrapper)
 

@@ -228,6 +228,10 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                     action = None if outcome.ok else self._core.last_failure
                 if action is not None:
                     self._report_failure(action)
+                if batch is not None:
+                    # Packing the next request is CPU work: let other tasks run between
+                    # requests even when the transport answered without suspending.
+                    await asyncio.sleep(0)
         finally:
             with self._lock:
                 flow.close()  # a cancelled send is re-queued, not lost

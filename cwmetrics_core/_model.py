@@ -186,7 +186,7 @@ class MetricKey:
     unit: Unit
     storage_resolution: int
     _hash: int
-    _cache: dict[Any, Any]
+    _cache: dict[Any, Any] | None
 
     def __init__(
         self,
@@ -214,7 +214,7 @@ class MetricKey:
         setter(self, "unit", parsed_unit)
         setter(self, "storage_resolution", storage_resolution)
         setter(self, "_hash", hash((ns, metric_name, dims, parsed_unit, storage_resolution)))
-        setter(self, "_cache", {})
+        setter(self, "_cache", None)  # wire fragments, created by the first encoder
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"MetricKey is immutable; cannot set {name!r}")

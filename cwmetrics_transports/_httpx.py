@@ -240,7 +240,7 @@ class HttpxTransport(Transport, AsyncTransport):
 
     # ------------------------------------------------------------------ clients
 
-    def _async_client(self) -> httpx.AsyncClient:
+    async def _async_client(self) -> httpx.AsyncClient:
         import httpx
 
         loop = asyncio.get_running_loop()
@@ -249,10 +249,15 @@ class HttpxTransport(Transport, AsyncTransport):
             # asyncio.run()); that loop may be gone, so start a fresh pool on this one.
             self._client = None
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout, limits=self._limits, verify=self._verify
+            # Building the client loads the CA bundle (tens of ms): not on the event loop.
+            client = await asyncio.to_thread(
+                httpx.AsyncClient, timeout=self._timeout, limits=self._limits, verify=self._verify
             )
-            self._client_loop = loop
+            if self._client is None:
+                self._client = client
+                self._client_loop = loop
+            else:  # another task won the race
+                await client.aclose()
         return self._client
 
     def _blocking_client(self) -> httpx.Client:
@@ -336,7 +341,7 @@ class HttpxTransport(Transport, AsyncTransport):
         if self._closed:
             return _CLOSED
         try:
-            client = self._async_client()
+            client = await self._async_client()
             body = request.body
             compressed = self._compresses(body)
             if compressed:

@@ -528,7 +528,7 @@ def test_pool_settings_and_client_ownership() -> None:
 
     async def go() -> None:
         t = HttpxTransport(region=REGION, signer=StaticSigner(ACCESS_KEY, SECRET))
-        async_client = t._async_client()
+        async_client = await t._async_client()
         async with t:
             pass
         assert async_client.is_closed
