@@ -342,11 +342,14 @@ class Metrics:
                         statistic_values,
                         "needs SampleCount, Sum, Minimum and Maximum",
                     ) from None
+                reporter._record_statistics(key, *stats, ts)
             elif value is None:
                 raise InvalidMetricError("Value", value, "a value or StatisticValues is required")
             else:
-                stats = (1.0, value, value, value)
-            reporter._record_statistics(key, *stats, ts)
+                with reporter._lock:
+                    full = reporter._core.record_statistic_value(key, value, ts)
+                if full:
+                    reporter._wake()
         except UsageError as exc:
             self._rejected(exc, name)
 

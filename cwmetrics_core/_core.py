@@ -27,7 +27,7 @@ from ._events import (
     check_statistics,
     check_timestamp,
 )
-from ._limits import MAX_VALUE, MIN_NONZERO_VALUE
+from ._limits import MAX_EPOCH_SECONDS, MAX_VALUE, MIN_NONZERO_VALUE
 from ._model import Batch, MetricDatum, MetricKey, PutMetricDataRequest
 from ._retry import Disposition, SendOutcome
 from ._wire import WireFormat, encoder_for
@@ -416,6 +416,32 @@ class MetricsCore:
         """
         stats = check_statistics(sample_count, sum, minimum, maximum)
         return self._add_statistics(check_key(key), stats, check_timestamp(timestamp))
+
+    def record_statistic_value(self, key: MetricKey, value: float, timestamp: float) -> bool:
+        """Merge one observation into the key's ``StatisticValues`` (the fast path of
+        ``record_statistics(key, 1, value, value, value, timestamp)``).
+
+        Returns:
+            True when a full request's worth of datums is buffered.
+
+        Raises:
+            CoreStateError: the core is not OPEN.
+            MetricTypeError / InvalidMetricError: as :meth:`record_value`. Nothing is
+                recorded when it raises.
+        """
+        if value.__class__ is not float:
+            value = as_number("Value", value)
+        if not -MAX_VALUE <= value <= MAX_VALUE or (
+            -MIN_NONZERO_VALUE < value < MIN_NONZERO_VALUE and value
+        ):
+            bad_value("Value", value)
+        if timestamp.__class__ is not float:
+            timestamp = as_number("Timestamp", timestamp)
+        if not 0.0 < timestamp < MAX_EPOCH_SECONDS:
+            check_timestamp(timestamp)
+        if key.__class__ is not MetricKey:
+            check_key(key)
+        return self._add_statistics(key, (1.0, value, value, value), timestamp)
 
     def _add_statistics(
         self, key: MetricKey, stats: tuple[float, float, float, float], timestamp: float

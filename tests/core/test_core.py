@@ -12,6 +12,7 @@ from cwmetrics_core import (
     CoreState,
     CoreStateError,
     Disposition,
+    InvalidMetricError,
     Limits,
     MetricKey,
     MetricsCore,
@@ -504,3 +505,16 @@ def test_quantization_never_leaves_the_accepted_range() -> None:
     (batch,) = drain(core, T0)
     for v in batch.request.params["MetricData"][0]["Values"]:
         assert 2.0**-360 <= abs(v) <= 2.0**360
+
+
+def test_record_statistic_value_equals_a_one_sample_statistic_set(key: MetricKey) -> None:
+    fast, slow = make_core(), make_core()
+    for v in (3.0, 1.5, 7):
+        fast.record_statistic_value(key, v, T0)
+        slow.record_statistics(key, 1, v, v, v, T0)
+    for core in (fast, slow):
+        core.flush(T0)
+    (a,), (b,) = drain(fast, T0), drain(slow, T0)
+    assert a.request.body == b.request.body
+    with pytest.raises(InvalidMetricError):
+        fast.record_statistic_value(key, float("inf"), T0)
