@@ -23,7 +23,6 @@ from itertools import repeat
 from json.encoder import encode_basestring_ascii
 from operator import add
 from typing import Any
-from urllib.parse import quote_plus
 
 from ._model import MetricDatum, MetricKey, Unit
 
@@ -186,6 +185,19 @@ class _JsonEncoder(Encoder):
 def _qnum(value: float) -> str:
     text = _float_repr(value)
     return text.replace("+", "%2B") if "+" in text else text
+
+
+_FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote_plus(text: str) -> str:
+    """``application/x-www-form-urlencoded`` quoting of ``text``, exactly as
+    ``urllib.parse.quote_plus`` does it (UTF-8, space as ``+``), without importing urllib
+    into the core. Used for per-key fragments, which are cached."""
+    return "".join(
+        chr(byte) if byte in _FORM_SAFE else "+" if byte == 0x20 else f"%{byte:02X}"
+        for byte in text.encode("utf-8")
+    )
 
 
 _ISO_CACHE: dict[int, str] = {}

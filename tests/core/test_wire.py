@@ -87,3 +87,12 @@ def test_params_pass_botocore_validation() -> None:
     request = sample_request(WireFormat.JSON)
     report = ParamValidator().validate(request.params, _OP.input_shape)
     assert not report.has_errors(), report.generate_report()
+
+
+def test_form_quoting_matches_urllib() -> None:
+    from urllib.parse import quote_plus as reference
+
+    from cwmetrics_core._wire import quote_plus
+
+    for text in ["a b+c/d", "snow & ice=1%", "Caf\u00e9 \u2603", "~._-AZaz09", "\x00\x7f", ""]:
+        assert quote_plus(text) == reference(text)
