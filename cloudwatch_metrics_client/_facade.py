@@ -111,6 +111,8 @@ class FacadeBase:
         Raises:
             CoreStateError: called outside a ``monitored_task`` call.
             InvalidMetricError: a bad dimension name or value.
+            (With a reporter in ``errors="log"`` mode both are logged and counted in
+            ``stats.invalid_dropped`` instead.)
         """
         try:
             set_monitored_dimension(name, value)

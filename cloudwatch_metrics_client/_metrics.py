@@ -396,8 +396,8 @@ class Metrics:
 
         Raises:
             CoreStateError: not inside a monitored call.
-            InvalidMetricError: a bad dimension name or value (with ``errors="log"``:
-                logged, counted and ignored instead).
+            InvalidMetricError: a bad dimension name or value.
+            (With ``errors="log"`` both are logged, counted and ignored instead.)
         """
         try:
             set_monitored_dimension(name, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
@@ -17,7 +18,7 @@ from cwmetrics_core import (
     normalise_dimensions,
     parse_unit,
 )
-from cwmetrics_core._limits import MAX_DIMENSIONS
+from cwmetrics_core._limits import MAX_DIMENSIONS, MAX_NAME_LENGTH
 
 from ._scope import Scope, monitored_dimensions
 
@@ -29,6 +30,13 @@ __all__ = ["InertTimer", "Timer", "TimerRun"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SCALE = {Unit.SECONDS: 1.0, Unit.MILLISECONDS: 1e3, Unit.MICROSECONDS: 1e6}
+
+
+def _reset(token: Any) -> None:
+    """Restore the monitored scope; a token from another context (a block entered in one
+    task and left in another) cannot be reset there and is left to its own context."""
+    with contextlib.suppress(ValueError):
+        monitored_dimensions.reset(token)
 
 
 class TimerRun:
@@ -65,7 +73,7 @@ class TimerRun:
 
     def _end(self, failed: bool) -> None:
         if self._token is not None:
-            monitored_dimensions.reset(self._token)
+            _reset(self._token)
             self._token = None
         self._finish(failed)
 
@@ -86,7 +94,7 @@ class TimerRun:
     @staticmethod
     def _leave_step(token: Any) -> None:
         if token is not None:
-            monitored_dimensions.reset(token)
+            _reset(token)
 
 
 class Timer:
@@ -141,6 +149,7 @@ class Timer:
         self.count_failures = count_failures
         #: Dimensions a monitored run may still add.
         self.room = MAX_DIMENSIONS - len(self.dimensions)
+        self._last: TimerRun | None = None
         self._active: ContextVar[list[TimerRun] | tuple[()]] = ContextVar(
             f"cwmetrics_timer_{id(self)}"
         )
@@ -149,14 +158,16 @@ class Timer:
         # Validate now, at the call site, not at the first exit (the namespace may not be
         # configured yet when a decorator runs at import time).
         MetricKey("Validation", name, self.dimensions, parsed)
-        if count_failures:
-            MetricKey("Validation", name + "Failures", self.dimensions, Unit.COUNT)
+        if count_failures and len(name) + len("Failures") > MAX_NAME_LENGTH:
+            # <name>Failures would be too long for CloudWatch: time, but don't count.
+            self.count_failures = False
 
     def __enter__(self) -> TimerRun:
         run = TimerRun(self)._begin()
         # A per-context stack of runs: concurrent tasks/threads (and nesting) each exit
         # their own run. reset() removes the variable again, so contexts don't grow.
         run._ctx_token = self._active.set([*self._active.get(()), run])
+        self._last = run
         return run
 
     def __exit__(
@@ -166,31 +177,40 @@ class Timer:
         tb: TracebackType | None,
     ) -> None:
         stack = self._active.get(())
-        if not stack:
+        run: TimerRun | None
+        if stack:
+            run = stack[-1]
+            try:
+                self._active.reset(run._ctx_token)
+            except ValueError:  # entered in another context (e.g. a parent task)
+                self._active.set(stack[:-1])
+        else:  # exited in another task/thread than the one that entered
+            run = self._last
+        if run is None or run.duration is not None:
             return
-        run = stack[-1]
-        self._active.reset(run._ctx_token)
         run.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` so that every call is timed."""
-        target = inspect.unwrap(func)
+        # Decide from func itself: a plain wrapper around a coroutine or generator function
+        # (functools.wraps, contextlib.contextmanager) returns what it returns.
+        target = func
         if inspect.isasyncgenfunction(target):
             return cast(F, functools.wraps(func)(self._wrap_async_gen(func)))
         # Plain functions and coroutines: begin/end inlined (this is per call, hot). The
-        # monitored scope starts as the room left (an int) and becomes a Scope only when
-        # with_monitored_dimension is called.
+        # scope object is created up front so that child tasks and threads started by the
+        # call (which copy the context) add their dimensions to this same call.
         timer = self
         scale = self.scale
         room = self.room if self.monitored else None
         var = monitored_dimensions
         clock = time.perf_counter
 
-        if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(func):
+        if inspect.iscoroutinefunction(target):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                token = var.set(room) if room is not None else None
+                token = var.set(Scope(room)) if room is not None else None
                 start = clock()
                 failed = True
                 try:
@@ -202,7 +222,7 @@ class Timer:
                     scope = None
                     if token is not None:
                         scope = var.get()
-                        var.reset(token)
+                        _reset(token)
                     timer.metrics._record_timing(
                         timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed
                     )
@@ -213,7 +233,7 @@ class Timer:
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            token = var.set(room) if room is not None else None
+            token = var.set(Scope(room)) if room is not None else None
             start = clock()
             failed = True
             try:
@@ -225,7 +245,7 @@ class Timer:
                 scope = None
                 if token is not None:
                     scope = var.get()
-                    var.reset(token)
+                    _reset(token)
                 timer.metrics._record_timing(
                     timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed
                 )

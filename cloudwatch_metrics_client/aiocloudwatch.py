@@ -21,7 +21,7 @@ import contextlib
 import threading
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from types import TracebackType
 from typing import Any, cast
 
@@ -351,14 +351,27 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         return f"<CloudWatchAsyncMetricReporter {state} interval={self.report_interval:g}s>"
 
 
-class _Done:
-    """An already-completed awaitable: ``await`` returns None at once, never suspends."""
+class _Done(Coroutine[Any, Any, None]):
+    """An already-completed coroutine: ``await`` returns None at once and never suspends;
+    ``asyncio.create_task``/``run_coroutine_threadsafe`` accept it like any coroutine.
+    Stateless, so one shared instance serves every call."""
 
     __slots__ = ()
 
     def __await__(self) -> Generator[Any, None, None]:
         # An exhausted iterator: ``await`` finishes at once with None, allocating nothing.
         return _EXHAUSTED
+
+    def send(self, value: Any) -> Any:
+        raise StopIteration(None)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        raise val
+
+    def close(self) -> None:
+        return None
 
     def __repr__(self) -> str:
         return "<completed>"

@@ -273,12 +273,12 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             self._ensure_thread()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(max(0.0, deadline - time.monotonic()) + 0.05)
-        self._stopped = True
-        self._stop_result = False
         if not self._acquire(time.monotonic() + 0.2):
+            # Not marked stopped: a later stop() (e.g. the exit hook) finishes the job.
             log.warning("metrics reporter stop(): the reporter lock is held (stop() called "
                         "from a signal handler during recording?); not waiting for it")
             return False
+        self._stopped = True
         try:
             delivered = self._core.pending_datums == 0 and not self._core.in_flight_batches
             lost = self._core.discard_pending(self._clock())

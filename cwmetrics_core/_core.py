@@ -142,8 +142,9 @@ def _named_member(message: str, size: int) -> int | None:
 
 
 def _denoise(value: float, scale: float) -> float:
-    """Zero out float rounding residue (fractional counts summed in different orders)."""
-    return 0.0 if abs(value) <= 1e-9 * max(1.0, abs(scale)) else value
+    """Zero out float rounding residue (fractional counts summed in different orders):
+    a few ulps of the totals, never a whole sample."""
+    return 0.0 if abs(value) <= 64 * math.ulp(max(1.0, abs(scale))) else value
 
 
 def _quantizer(rel_error: float) -> Callable[[float], float]:

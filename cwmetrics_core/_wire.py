@@ -74,8 +74,15 @@ class _QueryReprCache(_ReprCache):
 
 _qrepr = _QueryReprCache().__getitem__
 #: "Values.member.1=", ... and "Counts.member.1=", ...: list prefixes for the query form.
-_VALUE_MEMBERS = [f"Values.member.{k}=" for k in range(1, 1001)]
-_COUNT_MEMBERS = [f"Counts.member.{k}=" for k in range(1, 1001)]
+_VALUE_MEMBERS = [f"Values.member.{k}=" for k in range(1, 151)]
+_COUNT_MEMBERS = [f"Counts.member.{k}=" for k in range(1, 151)]
+
+
+def _members(table: list[str], name: str, n: int) -> list[str]:
+    """The first ``n`` list prefixes, growing the table for limits above CloudWatch's."""
+    while len(table) < n:
+        table.append(f"{name}.member.{len(table) + 1}=")
+    return table[:n]
 
 
 class WireFormat(str, enum.Enum):
@@ -264,14 +271,20 @@ class _QueryEncoder(Encoder):
             values = datum.values or ()
             n = len(values)
             parts.append(
-                "".join(map(add, map(add, repeat(p, n), _VALUE_MEMBERS[:n]), map(_qrepr, values)))
+                "".join(
+                    map(
+                        add,
+                        map(add, repeat(p, n), _members(_VALUE_MEMBERS, "Values", n)),
+                        map(_qrepr, values),
+                    )
+                )
             )
             if datum.counts is not None:
                 parts.append(
                     "".join(
                         map(
                             add,
-                            map(add, repeat(p, n), _COUNT_MEMBERS[:n]),
+                            map(add, repeat(p, n), _members(_COUNT_MEMBERS, "Counts", n)),
                             map(_qrepr, datum.counts),
                         )
                     )

@@ -518,3 +518,26 @@ def test_record_statistic_value_equals_a_one_sample_statistic_set(key: MetricKey
     assert a.request.body == b.request.body
     with pytest.raises(InvalidMetricError):
         fast.record_statistic_value(key, float("inf"), T0)
+
+
+def test_query_encoding_beyond_1000_values_when_limits_allow_it(key: MetricKey) -> None:
+    from urllib.parse import parse_qsl
+
+    core = make_core(wire_format=WireFormat.QUERY, limits=Limits(max_values_per_datum=1200))
+    for v in range(1200):
+        core.record_value(key, float(v), T0)
+    core.flush(T0)
+    (batch,) = drain(core, T0)
+    fields = dict(parse_qsl(batch.request.body.decode()))
+    assert fields["MetricData.member.1.Values.member.1200"] == "1199.0"
+
+
+def test_buffered_is_exact_for_large_totals(key: MetricKey) -> None:
+    core = make_core()
+    core.record_value(key, 1.0, T0, count=2e10)
+    core.flush(T0)
+    batch = core.next_batch(T0)
+    assert batch is not None
+    core.ack(batch, T0)
+    core.record_value(key, 1.0, T0, count=7)
+    assert core.stats.buffered_samples == 7

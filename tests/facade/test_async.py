@@ -320,3 +320,48 @@ def test_a_hung_sync_client_does_not_hold_up_asyncio_run() -> None:
         assert time.monotonic() - started < 5.0
     finally:
         release.set()
+
+
+def test_second_review_regressions() -> None:
+    """Wrappers keep what they return, child tasks add to their call's dimensions, and the
+    async facade's return value is a real coroutine for create_task."""
+    import contextlib
+    import functools
+
+    async def main() -> DryRunTransport:
+        reporter, transport = make()
+        CloudWatchAsyncMetrics.with_namespace("App").with_reporter(reporter)
+
+        async def fetch() -> int:
+            return 42
+
+        @functools.wraps(fetch)
+        def sync_wrapper() -> Any:
+            return fetch()
+
+        timed = CloudWatchAsyncMetrics.monitored_task(metric_name="Wrapped")(sync_wrapper)
+        assert await timed() == 42  # the wrapper returned a coroutine; we pass it through
+
+        @CloudWatchAsyncMetrics.monitored_task(metric_name="Cm")
+        @contextlib.contextmanager
+        def managed() -> Any:
+            yield 1
+
+        with managed() as value:
+            assert value == 1
+
+        @CloudWatchAsyncMetrics.monitored_task(metric_name="Parent")
+        async def parent() -> None:
+            async def child() -> None:
+                CloudWatchAsyncMetrics.with_monitored_dimension("Kind", "child")
+
+            await asyncio.gather(child())
+
+        await parent()
+        await asyncio.create_task(CloudWatchAsyncMetrics.put_metric(MetricName="t", Value=1))
+        assert await reporter.flush()
+        return transport
+
+    totals = run(main).totals()
+    assert ("App", "Parent", (("Kind", "child"),)) in totals
+    assert ("App", "t", ()) in totals and ("App", "Cm", ()) in totals
