@@ -108,11 +108,12 @@ class FacadeBase:
         Scoped per task and per thread (contextvars): concurrent calls never see each
         other's dimensions, and nothing leaks after the call.
 
+        With a reporter in ``errors="log"`` mode, both errors below are logged and counted
+        in ``stats.invalid_dropped`` instead.
+
         Raises:
             CoreStateError: called outside a ``monitored_task`` call.
             InvalidMetricError: a bad dimension name or value.
-            (With a reporter in ``errors="log"`` mode both are logged and counted in
-            ``stats.invalid_dropped`` instead.)
         """
         try:
             set_monitored_dimension(name, value)

@@ -394,10 +394,11 @@ class Metrics:
         """Add a dimension to the current monitored call (:meth:`monitored` or the
         facades' ``monitored_task``) only; scoped per task and thread.
 
+        With ``errors="log"``, both errors below are logged, counted and ignored instead.
+
         Raises:
             CoreStateError: not inside a monitored call.
             InvalidMetricError: a bad dimension name or value.
-            (With ``errors="log"`` both are logged, counted and ignored instead.)
         """
         try:
             set_monitored_dimension(name, value)
