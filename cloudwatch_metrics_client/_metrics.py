@@ -433,7 +433,7 @@ class Metrics:
             if full:
                 reporter._wake()
             if failed and timer.count_failures:
-                fail_key = self.key(timer.name + "Failures", Unit.COUNT, dims)
+                fail_key = self.key(timer.failures_name, Unit.COUNT, dims)
                 reporter._record_statistics(fail_key, 1.0, 1.0, 1.0, 1.0, now)
         except Exception as exc:  # noqa: BLE001 - must not break the timed call
             reporter = self._reporter

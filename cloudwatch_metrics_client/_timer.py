@@ -107,7 +107,8 @@ class Timer:
     timestamp is the wall clock at exit.
 
     A call that raises is timed too, and also counted in ``<name>Failures`` (unit Count,
-    same dimensions), so failures can be told apart: failure rate =
+    same dimensions; for names over 247 characters, the name is shortened so that this
+    fits CloudWatch's 255), so failures can be told apart: failure rate =
     ``<name>Failures`` Sum / ``<name>`` SampleCount.
 
     Args:
@@ -158,9 +159,8 @@ class Timer:
         # Validate now, at the call site, not at the first exit (the namespace may not be
         # configured yet when a decorator runs at import time).
         MetricKey("Validation", name, self.dimensions, parsed)
-        if count_failures and len(name) + len("Failures") > MAX_NAME_LENGTH:
-            # <name>Failures would be too long for CloudWatch: time, but don't count.
-            self.count_failures = False
+        #: Where failures are counted: ``<name>Failures``, the name shortened to fit 255.
+        self.failures_name = name[: MAX_NAME_LENGTH - len("Failures")] + "Failures"
 
     def __enter__(self) -> TimerRun:
         run = TimerRun(self)._begin()
