@@ -22,7 +22,7 @@ from cwmetrics_core import (
 )
 from cwmetrics_core._limits import MAX_TIMESTAMP_AGE, MAX_TIMESTAMP_AHEAD
 
-from ._scope import Scope, monitored_dimensions
+from ._scope import Scope, monitored_dimensions, new_scope
 from ._timer import InertTimer, Timer
 
 if TYPE_CHECKING:
@@ -462,7 +462,7 @@ def set_monitored_dimension(name: str, value: str) -> None:
     if isinstance(current, Scope):
         scope = current
     else:  # the first dimension of this call: create its scope (room was held as an int)
-        scope = Scope(current)
+        scope = new_scope(current)
         monitored_dimensions.set(scope)
     try:
         pair = _valid_pairs.get((name, value))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-__all__ = ["Scope", "monitored_dimensions", "current_monitored_dimensions"]
+__all__ = ["Scope", "new_scope", "monitored_dimensions", "current_monitored_dimensions"]
 
 
 class Scope(dict[str, str]):
@@ -12,10 +12,15 @@ class Scope(dict[str, str]):
 
     __slots__ = ("room",)
 
-    def __init__(self, room: int) -> None:
-        super().__init__()
-        #: How many dimensions may still be added (30 minus the timer's fixed ones).
-        self.room = room
+    #: How many dimensions may still be added (30 minus the timer's fixed ones).
+    room: int
+
+
+def new_scope(room: int) -> Scope:
+    """A fresh, empty scope (no Python-level __init__: this runs once per monitored call)."""
+    scope = Scope()
+    scope.room = room
+    return scope
 
 
 #: The dimensions set by ``with_monitored_dimension`` for the innermost monitored call of

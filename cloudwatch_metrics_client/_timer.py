@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import time
@@ -20,7 +19,7 @@ from cwmetrics_core import (
 )
 from cwmetrics_core._limits import MAX_DIMENSIONS, MAX_NAME_LENGTH
 
-from ._scope import Scope, monitored_dimensions
+from ._scope import Scope, monitored_dimensions, new_scope
 
 if TYPE_CHECKING:
     from ._metrics import Metrics
@@ -35,8 +34,10 @@ _SCALE = {Unit.SECONDS: 1.0, Unit.MILLISECONDS: 1e3, Unit.MICROSECONDS: 1e6}
 def _reset(token: Any) -> None:
     """Restore the monitored scope; a token from another context (a block entered in one
     task and left in another) cannot be reset there and is left to its own context."""
-    with contextlib.suppress(ValueError):
+    try:  # noqa: SIM105 - contextlib.suppress costs ~0.3 us here, once per call
         monitored_dimensions.reset(token)
+    except ValueError:
+        pass
 
 
 class TimerRun:
@@ -52,7 +53,7 @@ class TimerRun:
     def __init__(self, timer: Timer) -> None:
         self._timer = timer
         self._start = 0.0
-        self._scope: Scope | None = Scope(timer.room) if timer.monitored else None
+        self._scope: Scope | None = new_scope(timer.room) if timer.monitored else None
         self._token: Any = None
         self._ctx_token: Any = None
         self.duration: float | None = None
@@ -210,7 +211,12 @@ class Timer:
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                token = var.set(Scope(room)) if room is not None else None
+                if room is not None:
+                    scope_ = Scope()
+                    scope_.room = room
+                    token = var.set(scope_)
+                else:
+                    token = None
                 start = clock()
                 failed = True
                 try:
@@ -233,7 +239,12 @@ class Timer:
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            token = var.set(Scope(room)) if room is not None else None
+            if room is not None:
+                scope_ = Scope()
+                scope_.room = room
+                token = var.set(scope_)
+            else:
+                token = None
             start = clock()
             failed = True
             try:
