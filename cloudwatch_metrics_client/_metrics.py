@@ -292,8 +292,7 @@ class Metrics:
             if reporter is None:
                 reporter = self._require_reporter()
             ts = self._clock() if timestamp is None else self._timestamp(timestamp)
-            # `with`, not acquire()/try: a KeyboardInterrupt between acquire() and `try`
-            # would leave the lock held for good.
+            # BaseReporter._record_value, inlined: this is the per-event hot path.
             with reporter._lock:
                 full = reporter._core.record_value(key, value, ts, count)
             if full:
@@ -346,10 +345,7 @@ class Metrics:
             elif value is None:
                 raise InvalidMetricError("Value", value, "a value or StatisticValues is required")
             else:
-                with reporter._lock:
-                    full = reporter._core.record_statistic_value(key, value, ts)
-                if full:
-                    reporter._wake()
+                reporter._record_statistic_value(key, value, ts)
         except UsageError as exc:
             self._rejected(exc, name)
 
@@ -428,10 +424,7 @@ class Metrics:
             if reporter is None:
                 reporter = self._require_reporter()
             now = self._clock()
-            with reporter._lock:
-                full = reporter._core.record_value(key, duration if duration > 0 else 0.0, now)
-            if full:
-                reporter._wake()
+            reporter._record_value(key, duration if duration > 0 else 0.0, now, 1.0)
             if failed and timer.count_failures:
                 fail_key = self.key(timer.failures_name, Unit.COUNT, dims)
                 reporter._record_statistics(fail_key, 1.0, 1.0, 1.0, 1.0, now)

@@ -147,8 +147,16 @@ class BaseReporter:
 
     # ------------------------------------------------------------ recording (hot path)
     def _record_value(self, key: MetricKey, value: float, ts: float, count: float) -> None:
+        # `with`, not acquire()/try: a KeyboardInterrupt between acquire() and `try` would
+        # leave the lock held for good. (Metrics._put_value inlines this method.)
         with self._lock:
             full = self._core.record_value(key, value, ts, count)
+        if full:
+            self._wake()
+
+    def _record_statistic_value(self, key: MetricKey, value: float, ts: float) -> None:
+        with self._lock:
+            full = self._core.record_statistic_value(key, value, ts)
         if full:
             self._wake()
 
