@@ -16,6 +16,7 @@ from cwmetrics_core import (
     Unit,
     UsageError,
     check_namespace,
+    check_storage_resolution,
     check_timestamp,
     normalise_dimensions,
     parse_unit,
@@ -193,6 +194,10 @@ class Metrics:
         Raises:
             InvalidMetricError: as MetricKey; CoreStateError: no namespace configured.
         """
+        if storage_resolution.__class__ is not int:
+            # Cache keys hold the canonical int: True == 1 and hashes alike, so a bool (or
+            # numpy.bool_) must be rejected before any lookup, not found as a cached 1.
+            storage_resolution = check_storage_resolution(storage_resolution)
         try:
             cache_key = (name, unit, _dims_cache_key(dimensions), storage_resolution)
             key = self._keys.get(cache_key)
@@ -279,7 +284,9 @@ class Metrics:
         # the wall clock, then the core under the reporter's lock.
         try:
             key = None
-            if dimensions.__class__ is dict:
+            # Only an exact int resolution may use the cache (True == 1); key() checks
+            # and canonicalises anything else before looking up.
+            if dimensions.__class__ is dict and storage_resolution.__class__ is int:
                 try:
                     key = self._keys.get(
                         (name, unit, tuple(dimensions.items()), storage_resolution)

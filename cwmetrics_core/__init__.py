@@ -19,7 +19,7 @@ from ._errors import (
     MetricTypeError,
     UsageError,
 )
-from ._events import MetricEvent, PutStatisticSet, PutValue, check_timestamp, check_value
+from ._events import MetricEvent, PutStatisticSet, PutValue, check_timestamp
 from ._flow import ABANDONED, send_flow
 from ._limits import Limits
 from ._model import (
@@ -32,11 +32,13 @@ from ._model import (
     normalise_dimensions,
     parse_unit,
 )
+from ._numbers import NUMBER_TYPES, check_count, check_storage_resolution, check_value
 from ._retry import Disposition, RetryPolicy, SendOutcome
 from ._wire import JSON_TARGET, WireFormat, encoder_for
 
 __all__ = [
     "ABANDONED",
+    "NUMBER_TYPES",
     "JSON_TARGET",
     "Batch",
     "CWMetricsError",
@@ -62,7 +64,9 @@ __all__ = [
     "Unit",
     "UsageError",
     "WireFormat",
+    "check_count",
     "check_namespace",
+    "check_storage_resolution",
     "check_timestamp",
     "check_value",
     "encoder_for",

@@ -2,69 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from numbers import Real
-from typing import NoReturn
 
 from ._errors import InvalidMetricError, MetricTypeError
-from ._limits import MAX_EPOCH_SECONDS, MAX_VALUE, MIN_NONZERO_VALUE
+from ._limits import MAX_EPOCH_SECONDS
 from ._model import MetricKey
+from ._numbers import as_number, bad_value, check_count, check_value
 
-__all__ = ["MetricEvent", "PutValue", "PutStatisticSet", "check_value", "check_count",
-           "check_timestamp", "check_statistics"]
-
-
-def as_number(field: str, value: object) -> float:
-    """Coerce an int, float or other real number (not bool, not str) to float.
-
-    Raises:
-        MetricTypeError: not a real number.
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise MetricTypeError(field, value, "must be a real number (int or float)")
-    try:
-        return float(value)
-    except OverflowError:  # e.g. 10**400: beyond float, and beyond CloudWatch's range
-        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
-
-
-def bad_value(field: str, value: float) -> NoReturn:
-    """Raise the error for a value outside CloudWatch's accepted range."""
-    if math.isnan(value) or math.isinf(value):
-        raise InvalidMetricError(field, value, "NaN and infinity are not accepted by CloudWatch")
-    if abs(value) > MAX_VALUE:
-        raise InvalidMetricError(field, value, "magnitude above 2**360, CloudWatch's maximum")
-    raise InvalidMetricError(
-        field, value, "non-zero magnitude below 2**-360, CloudWatch's minimum"
-    )
-
-
-def check_value(value: object, field: str = "Value") -> float:
-    """Return ``value`` as a float CloudWatch accepts.
-
-    Raises:
-        MetricTypeError: not a real number.
-        InvalidMetricError: NaN, infinite, |v| > 2**360, or 0 < |v| < 2**-360.
-    """
-    v = value if value.__class__ is float else as_number(field, value)
-    assert isinstance(v, float)
-    if not -MAX_VALUE <= v <= MAX_VALUE or (-MIN_NONZERO_VALUE < v < MIN_NONZERO_VALUE and v):
-        bad_value(field, v)
-    return v
-
-
-def check_count(count: object, field: str = "Count") -> float:
-    """Return a positive finite count as float.
-
-    Raises:
-        MetricTypeError: not a real number.
-        InvalidMetricError: NaN, infinite, zero or negative, or above 2**360.
-    """
-    c = as_number(field, count)
-    if not 0.0 < c <= MAX_VALUE:
-        raise InvalidMetricError(field, count, "must be finite and > 0 (and <= 2**360)")
-    return c
+__all__ = ["MetricEvent", "PutValue", "PutStatisticSet", "as_number", "bad_value",
+           "check_value", "check_count", "check_timestamp", "check_statistics"]
 
 
 def check_timestamp(timestamp: object, field: str = "Timestamp") -> float:

@@ -12,8 +12,8 @@ from ._limits import (
     MAX_DIMENSION_VALUE_LENGTH,
     MAX_DIMENSIONS,
     MAX_NAME_LENGTH,
-    STORAGE_RESOLUTIONS,
 )
+from ._numbers import check_storage_resolution
 
 if TYPE_CHECKING:
     from ._wire import WireFormat
@@ -170,7 +170,8 @@ class MetricKey:
         dimensions: a mapping or ``(name, value)`` pairs; at most 30; names 1-255 and
             values 1-1024 ASCII characters.
         unit: a :class:`Unit` or its wire name (``"Milliseconds"``); default ``None``.
-        storage_resolution: 60 (standard) or 1 (high resolution), seconds.
+        storage_resolution: 60 (standard) or 1 (high resolution), seconds: any real
+            number equal to one of them (``60.0``, ``numpy.int64(1)``), never a bool.
 
     Raises:
         InvalidMetricError: any field CloudWatch would reject (the message names the
@@ -200,13 +201,7 @@ class MetricKey:
         metric_name = _check_text("MetricName", name, MAX_NAME_LENGTH, ascii_only=False)
         dims = _normalise_dimensions(dimensions)
         parsed_unit = parse_unit(unit)
-        if type(storage_resolution) is not int or storage_resolution not in STORAGE_RESOLUTIONS:
-            if isinstance(storage_resolution, float) and storage_resolution in STORAGE_RESOLUTIONS:
-                storage_resolution = int(storage_resolution)
-            else:
-                raise InvalidMetricError(
-                    "StorageResolution", storage_resolution, "must be 1 or 60 (seconds)"
-                )
+        storage_resolution = check_storage_resolution(storage_resolution)
         setter = object.__setattr__
         setter(self, "namespace", ns)
         setter(self, "name", metric_name)
