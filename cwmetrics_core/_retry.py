@@ -60,6 +60,7 @@ TRANSIENT_CODES = frozenset(
         "Timeout",
         "Abandoned",
         "InternalServiceError",
+        "InternalServiceFault",
         "InternalFailure",
         "InternalError",
         "ServiceUnavailable",
@@ -77,20 +78,32 @@ TRANSIENT_CODES = frozenset(
         "MalformedResponse",
     }
 )
-#: The service says the content itself is bad: bisect to isolate the bad datum.
+#: The service says the content itself is bad: bisect to isolate the bad datum. Each
+#: PutMetricData error is listed under both its query-protocol code and its AWS JSON
+#: (``__type``) name, so the verdict does not depend on the protocol, nor on whether the
+#: ``x-amzn-query-error`` header translated the name.
 INVALID_CODES = frozenset(
     {
-        "InvalidParameterValue",
-        "InvalidParameterCombination",
-        "MissingParameter",
+        # query code               AWS JSON name
+        "InvalidParameterValue", "InvalidParameterValueException",
+        "InvalidParameterCombination", "InvalidParameterCombinationException",
+        "MissingParameter", "MissingRequiredParameterException",
+        "ValidationError", "ValidationException",
+        "InvalidFormat", "InvalidFormatFault",
         "MissingRequiredParameter",
-        "ValidationError",
-        "InvalidParameterValueException",
         "RequestEntityTooLarge",
         "SerializationException",
-        "InvalidFormat",
     }
 )
+
+
+def error_name(code: str | None) -> str | None:
+    """The bare error name of ``code``: AWS JSON ``__type`` values may carry a namespace
+    (``com.amazonaws.cloudwatch#InvalidParameterValueException``) and the
+    ``x-amzn-query-error`` header a fault (``InvalidParameterValue;Sender``)."""
+    if code is None:
+        return None
+    return code.rpartition("#")[2].partition(";")[0].partition(":")[0].strip()
 
 
 def _default_rng() -> Callable[[], float]:
@@ -147,7 +160,7 @@ class RetryPolicy:
         split; anything else with a 4xx status (access denied, unknown client) is dropped.
         Unknown codes without a status are treated as transient.
         """
-        code = outcome.error_code
+        code = error_name(outcome.error_code)
         status = outcome.http_status
         if code in THROTTLING_CODES or code in TRANSIENT_CODES:
             return Disposition.RETRY
@@ -159,7 +172,7 @@ class RetryPolicy:
 
     def is_throttle(self, outcome: SendOutcome) -> bool:
         """True when ``outcome`` says the service throttled the request."""
-        return outcome.error_code in THROTTLING_CODES or outcome.http_status == 429
+        return error_name(outcome.error_code) in THROTTLING_CODES or outcome.http_status == 429
 
     def delay(self, consecutive_failures: int, *, throttled: bool = False) -> float:
         """Seconds to pause after ``consecutive_failures`` (>= 1) failures in a row."""
