@@ -17,7 +17,9 @@ class CoreConfig:
     """Settings of a :class:`~cwmetrics_core.MetricsCore`. ``CoreConfig()`` is sensible.
 
     Args:
-        flush_interval: seconds between automatic flushes of everything recorded.
+        flush_interval: seconds between automatic flushes of everything recorded, or
+            None for no periodic flush: data becomes due only when a full request is
+            buffered, on ``flush()`` and on ``close()`` (retries still follow backoff).
         max_buffered_datums: memory bound: datums held (recorded, queued, retrying or in
             flight) before new data is dropped and counted in ``stats.dropped_overflow``.
         wire_format: the encoding the transport sends; the 1 MB limit is measured in it.
@@ -33,7 +35,7 @@ class CoreConfig:
         InvalidConfigError: any value out of range.
     """
 
-    flush_interval: float = 60.0
+    flush_interval: float | None = 60.0
     max_buffered_datums: int = 200_000
     wire_format: WireFormat = WireFormat.JSON
     limits: Limits = field(default_factory=Limits)
@@ -42,10 +44,15 @@ class CoreConfig:
     max_timestamp_age: float = MAX_TIMESTAMP_AGE - 300.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.flush_interval, (int, float)) or not (
-            0 < self.flush_interval < float("inf")
+        interval = self.flush_interval
+        if interval is not None and (
+            isinstance(interval, bool)
+            or not isinstance(interval, (int, float))
+            or not 0 < interval < float("inf")
         ):
-            raise InvalidConfigError("flush_interval", self.flush_interval, "must be > 0 seconds")
+            raise InvalidConfigError(
+                "flush_interval", interval, "must be None or > 0 seconds (finite)"
+            )
         if type(self.max_buffered_datums) is not int or self.max_buffered_datums < 1:
             raise InvalidConfigError(
                 "max_buffered_datums", self.max_buffered_datums, "must be an int >= 1"

@@ -26,6 +26,7 @@ from ._events import (
     check_key,
     check_statistics,
     check_timestamp,
+    check_value,
 )
 from ._limits import MAX_EPOCH_SECONDS, MAX_VALUE, MIN_NONZERO_VALUE
 from ._model import Batch, MetricDatum, MetricKey, PutMetricDataRequest
@@ -170,7 +171,8 @@ class MetricsCore:
     Args:
         config: settings (``CoreConfig()`` is sensible).
         now: the current time, epoch seconds; the first automatic flush is due at
-            ``now + config.flush_interval``.
+            ``now + config.flush_interval`` (never, when it is None). An early send of a
+            full request does not move this schedule.
 
     The send cycle::
 
@@ -199,15 +201,20 @@ class MetricsCore:
         self._encoder = encoder_for(config.wire_format)
         self._policy = config.retry
         self._quantize = _quantizer(config.quantization) if config.quantization else None
-        self._interval = float(config.flush_interval)
+        # No flush_interval: no periodic flush (an infinite interval, never due).
+        interval = config.flush_interval
+        self._interval = _INF if interval is None else float(interval)
         self._next_flush = self._now + self._interval
         self._state = _OPEN
         # Live accumulators: key -> period timestamp -> (value -> count) / [n, sum, min, max].
         self._values: _ValueStore = {}
         self._stats: _StatStore = {}
+        # Datums closed early because merging more would leave CloudWatch's value range
+        # (an accumulated Sum, SampleCount or Count beyond 2**360): sent beside the live ones.
+        self._closed: list[MetricDatum] = []
         self._live_datums = 0
         # Sealed generations, converted to datums lazily by _fill().
-        self._sealed: deque[tuple[_ValueStore, _StatStore]] = deque()
+        self._sealed: deque[tuple[_ValueStore, _StatStore, list[MetricDatum]]] = deque()
         self._converter: Iterator[MetricDatum] | None = None
         self._ready: dict[str, deque[MetricDatum]] = {}
         self._isolated: deque[list[MetricDatum]] = deque()
@@ -268,6 +275,16 @@ class MetricsCore:
     def pending_datums(self) -> int:
         """Datums sealed for sending and not in flight (0 when a flush is complete)."""
         return self._pending()
+
+    @property
+    def dropped_overflow(self) -> float:
+        """Samples dropped so far because ``max_buffered_datums`` was reached.
+
+        The same figure as ``stats.dropped_overflow``, read without building a snapshot:
+        it only ever grows, so a driver can compare it with the value it saw last (after
+        each send cycle, say) and log a rate-limited warning when it has grown.
+        """
+        return self._dropped_overflow
 
     @property
     def state(self) -> CoreState:
@@ -351,12 +368,15 @@ class MetricsCore:
         """
         if self._state is not _OPEN:
             raise self._closed_error()
-        if value.__class__ is not float:
-            value = as_number("Value", value)
         # Literal bounds are folded to constants by the compiler (the hot path); they are
         # MAX_VALUE, MIN_NONZERO_VALUE and MAX_EPOCH_SECONDS from _limits, which
-        # test_limits_table_matches_the_hot_path checks.
-        if not -(2.0**360) <= value <= 2.0**360 or (-(2.0**-360) < value < 2.0**-360 and value):
+        # test_limits_table_matches_the_hot_path checks. Other number types take the exact
+        # check (same verdicts: 10**400 is too large, not inf).
+        if value.__class__ is not float:
+            value = check_value(value)
+        elif not -(2.0**360) <= value <= 2.0**360 or (
+            -(2.0**-360) < value < 2.0**-360 and value
+        ):
             bad_value("Value", value)
         if count.__class__ is not float or count != 1.0:
             count = check_count(count)
@@ -375,9 +395,12 @@ class MetricsCore:
             if vals is not None:
                 seen = vals.get(value)
                 if seen is not None:
-                    vals[value] = seen + count
-                    self._recorded += count
-                    return False
+                    total = seen + count
+                    if total <= 2.0**360:  # MAX_VALUE, folded (see above)
+                        vals[value] = total
+                        self._recorded += count
+                        return False
+                    return self._close_value(key, period, vals, value, count)
                 if len(vals) % self._max_values:
                     vals[value] = count
                     self._recorded += count
@@ -392,6 +415,21 @@ class MetricsCore:
         vals = series.get(period)
         if vals is None:
             vals = series[period] = {}
+        vals[value] = count
+        self._datums += 1
+        self._live_datums += 1
+        return self._live_datums >= self._max_datums
+
+    def _close_value(
+        self, key: MetricKey, period: float, vals: dict[float, float], value: float, count: float
+    ) -> bool:
+        """``value``'s accumulated count would pass 2**360: send what it holds as a datum
+        of its own and start counting again (every datum stays within CloudWatch's range)."""
+        self._recorded += count
+        if self._datums >= self._max_buffered:
+            self._dropped_overflow += count
+            return False
+        self._closed.append(MetricDatum(key, period, (value,), (vals[value],)))
         vals[value] = count
         self._datums += 1
         self._live_datums += 1
@@ -431,8 +469,8 @@ class MetricsCore:
                 recorded when it raises.
         """
         if value.__class__ is not float:
-            value = as_number("Value", value)
-        if not -MAX_VALUE <= value <= MAX_VALUE or (
+            value = check_value(value)
+        elif not -MAX_VALUE <= value <= MAX_VALUE or (
             -MIN_NONZERO_VALUE < value < MIN_NONZERO_VALUE and value
         ):
             bad_value("Value", value)
@@ -457,20 +495,29 @@ class MetricsCore:
         acc = series.get(period) if series is not None else None
         if acc is not None:
             new_sum = acc[1] + total
-            if not -MAX_VALUE <= new_sum <= MAX_VALUE:
-                bad_value("StatisticValues.Sum (accumulated)", new_sum)
-            acc[0] += n
-            acc[1] = new_sum
-            if low < acc[2]:
-                acc[2] = low
-            if high > acc[3]:
-                acc[3] = high
-            self._recorded += n
-            return False
+            new_n = acc[0] + n
+            if -MAX_VALUE <= new_sum <= MAX_VALUE and new_n <= MAX_VALUE:
+                acc[0] = new_n
+                acc[1] = new_sum
+                if low < acc[2]:
+                    acc[2] = low
+                if high > acc[3]:
+                    acc[3] = high
+                self._recorded += n
+                return False
         self._recorded += n
         if self._datums >= self._max_buffered:
             self._dropped_overflow += n
             return False
+        if acc is not None:
+            # Merging would take Sum or SampleCount past 2**360, CloudWatch's limit: this
+            # statistic set is complete; a second one for the same period starts here.
+            full = MetricDatum(key, period, statistics=(acc[0], acc[1], acc[2], acc[3]))
+            self._closed.append(full)
+            acc[0], acc[1], acc[2], acc[3] = n, total, low, high
+            self._datums += 1
+            self._live_datums += 1
+            return self._live_datums >= self._max_datums
         if series is None:
             series = self._stats[key] = {}
         series[period] = [n, total, low, high]
@@ -507,10 +554,12 @@ class MetricsCore:
         """When the driver should call :meth:`next_batch` next (epoch seconds).
 
         Returns:
-            A time at or before the last ``now`` seen when something can be sent right away;
-            the end of a backoff pause while one is in force; the next automatic flush
-            otherwise; None when nothing will ever be due (CLOSED, or CLOSING with only
-            batches in flight).
+            A time at or before the last ``now`` seen when something can be sent right away
+            (including a full request's worth of datums recorded); the end of a backoff
+            pause while one is in force; the next automatic flush otherwise; None when
+            nothing is due until the core is told so (CLOSED, CLOSING with only batches in
+            flight, or ``flush_interval=None`` with nothing pending: then only
+            :meth:`flush`, :meth:`close` or a full request make data due).
         """
         if self._state is CoreState.CLOSED:
             return None
@@ -520,6 +569,8 @@ class MetricsCore:
             return None
         if self._live_datums >= self._max_datums:
             return self._now
+        if self._next_flush == _INF:  # flush_interval=None: only flush()/close() make data due
+            return None
         return self._next_flush
 
     def due(self, now: float) -> bool:
@@ -538,10 +589,11 @@ class MetricsCore:
             self._next_flush = now + self._interval
 
     def _seal(self) -> None:
-        if self._values or self._stats:
-            self._sealed.append((self._values, self._stats))
+        if self._values or self._stats or self._closed:
+            self._sealed.append((self._values, self._stats, self._closed))
             self._values = {}
             self._stats = {}
+            self._closed = []
             self._live_datums = 0
 
     def close(self, now: float) -> None:
@@ -592,7 +644,10 @@ class MetricsCore:
         while self._sealed:
             yield from self._generation(*self._sealed.popleft())
 
-    def _generation(self, values: _ValueStore, stats: _StatStore) -> Iterator[MetricDatum]:
+    def _generation(
+        self, values: _ValueStore, stats: _StatStore, closed: list[MetricDatum]
+    ) -> Iterator[MetricDatum]:
+        yield from closed
         step = self._max_values
         for key, periods in values.items():
             for ts, vals in periods.items():
@@ -658,13 +713,16 @@ class MetricsCore:
         now = self._advance(now)
         if self._state is CoreState.CLOSED:
             return None
-        if self._state is _OPEN and (
-            now >= self._next_flush or self._live_datums >= self._max_datums
-        ):
-            self._seal()
-            self._next_flush = max(self._next_flush + self._interval, now)
-            if self._next_flush <= now:
-                self._next_flush = now + self._interval
+        if self._state is _OPEN:
+            if now >= self._next_flush:
+                self._seal()
+                self._next_flush += self._interval
+                if self._next_flush <= now:  # woken late: restart the schedule from now
+                    self._next_flush = now + self._interval
+            elif self._live_datums >= self._max_datums:
+                # An early send of a full request: the periodic schedule is kept, so what
+                # is recorded next waits at most until the flush already planned.
+                self._seal()
         if now < self._paused_until or self._pending() <= 0:
             return None
         while self._isolated:
