@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from numbers import Real
+from numbers import Integral, Real
 from typing import NoReturn
 
 from ._errors import InvalidMetricError, MetricTypeError
@@ -40,34 +40,45 @@ def as_number(field: str, value: object) -> float:
     range report the original value (see :func:`bad_value`).
 
     Raises:
-        MetricTypeError: not a real number, or a bool.
-        InvalidMetricError: a signalling ``Decimal('sNaN')``, which float() refuses.
+        MetricTypeError: not a real number, a bool, or a signalling ``Decimal('sNaN')``
+            (which float() refuses).
     """
     if isinstance(value, bool) or not isinstance(value, NUMBER_TYPES):
         raise MetricTypeError(field, value, _NUMBER_REASON)
+    return _to_float(field, value)
+
+
+def _to_float(field: str, value: object) -> float:
     try:
-        return float(value)
+        return float(value)  # type: ignore[arg-type]
     except OverflowError:  # e.g. 10**400: beyond float, and beyond CloudWatch's range
-        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
-    except ValueError:  # Decimal('sNaN')
-        raise InvalidMetricError(
-            field, value, "NaN and infinity are not accepted by CloudWatch"
+        return -math.inf if _compares(value, "lt", 0) else math.inf
+    except ValueError:  # Decimal('sNaN'): not even float() takes it
+        raise MetricTypeError(
+            field, value, "a signalling NaN is no number; CloudWatch accepts no NaN"
         ) from None
 
 
-def _is_nan_or_inf(value: object) -> bool:
-    # Compared on the original: 10**400 and Decimal('1e400') are finite, only too large.
-    return bool(value != value or value in (math.inf, -math.inf))  # noqa: PLR0124
+def _compares(value: object, op: str, other: float) -> bool:
+    """``value <op> other`` on the number as given, False when it cannot compare (a
+    registered Real without the operators)."""
+    try:
+        return bool(value < other if op == "lt" else value == other)  # type: ignore[operator]
+    except (TypeError, ValueError, ArithmeticError):
+        return False
 
 
 def bad_value(field: str, value: object) -> NoReturn:
     """Raise the error for a value outside CloudWatch's accepted range.
 
-    ``value`` is the caller's original number (an int, Decimal... is reported as given).
+    ``value`` is the caller's number as given (an int, a Decimal... is reported as such,
+    and judged as such: ``10**400`` and ``Decimal("1e400")`` are too large, not infinite).
     """
-    if _is_nan_or_inf(value):
+    v = value if value.__class__ is float else _to_float(field, value)
+    assert isinstance(v, float)
+    if math.isnan(v) or (math.isinf(v) and (v is value or _compares(value, "eq", v))):
         raise InvalidMetricError(field, value, "NaN and infinity are not accepted by CloudWatch")
-    if abs(value) > MAX_VALUE:  # type: ignore[arg-type]
+    if abs(v) > MAX_VALUE:
         raise InvalidMetricError(
             field, value, "magnitude above 2**360: CloudWatch accepts -2**360..2**360"
         )
@@ -91,8 +102,8 @@ def check_value(value: object, field: str = "Value") -> float:
         v: float = value
     else:
         v = as_number(field, value)
-        if v == 0.0 and value != 0:
-            bad_value(field, value)
+        if v == 0.0 and not isinstance(value, Integral) and not _compares(value, "eq", 0):
+            bad_value(field, value)  # underflow: Fraction(1, 10**400), Decimal("1e-400")
     if not -MAX_VALUE <= v <= MAX_VALUE or (-MIN_NONZERO_VALUE < v < MIN_NONZERO_VALUE and v):
         bad_value(field, value)
     return v
@@ -108,7 +119,7 @@ def check_count(count: object, field: str = "Count") -> float:
     """
     c = as_number(field, count)
     if not 0.0 < c <= MAX_VALUE:
-        if c > 0.0 and not _is_nan_or_inf(count):
+        if c > MAX_VALUE and not (c == math.inf and _compares(count, "eq", c)):
             raise InvalidMetricError(
                 field, count, "above 2**360: CloudWatch accepts counts up to 2**360"
             )
@@ -132,6 +143,9 @@ def check_storage_resolution(resolution: object) -> int:
         raise MetricTypeError(
             "StorageResolution", resolution, "must be 1 or 60 (seconds), a number, not bool"
         )
-    if resolution not in STORAGE_RESOLUTIONS:
-        raise InvalidMetricError("StorageResolution", resolution, "must be 1 or 60 (seconds)")
-    return 1 if resolution == 1 else 60
+    number = int(resolution) if isinstance(resolution, Integral) else resolution
+    if _compares(number, "eq", 1):
+        return 1
+    if _compares(number, "eq", 60):
+        return 60
+    raise InvalidMetricError("StorageResolution", resolution, "must be 1 or 60 (seconds)")

@@ -150,7 +150,7 @@ def test_nan_and_infinity_are_named_as_such(number: object) -> None:
     for _field, where, call in ENTRY_POINTS:
         with pytest.raises(InvalidMetricError) as info:
             call(number)
-        assert "NaN and infinity" in str(info.value) or "finite" in str(info.value), where
+        assert "NaN" in str(info.value) or "finite" in str(info.value), where
 
 
 @pytest.mark.parametrize("number", [Fraction(1, 10**400), Decimal("1e-400"), 2.0**-361])
