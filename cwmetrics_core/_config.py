@@ -51,7 +51,7 @@ class CoreConfig:
             or not 0 < interval < float("inf")
         ):
             raise InvalidConfigError(
-                "flush_interval", interval, "must be None or > 0 seconds (finite)"
+                "flush_interval", interval, "must be > 0 seconds, or None for no periodic flush"
             )
         if type(self.max_buffered_datums) is not int or self.max_buffered_datums < 1:
             raise InvalidConfigError(
