@@ -7,9 +7,10 @@ both are built on.
 
 import contextlib
 
+from ._facade import FacadeBacklog
 from ._metrics import Metrics
 from ._reporter import ReporterStats
-from ._timer import Timer, TimerRun
+from ._timer import Timer, TimerRun, TimerUnitName, UnitName
 from .aiocloudwatch import CloudWatchAsyncMetricReporter, CloudWatchAsyncMetrics
 from .cloudwatch import CloudWatchSyncMetricReporter, CloudWatchSyncMetrics
 
@@ -18,14 +19,17 @@ __all__ = [
     "CloudWatchAsyncMetrics",
     "CloudWatchSyncMetricReporter",
     "CloudWatchSyncMetrics",
+    "FacadeBacklog",
     "Metrics",
     "ReporterStats",
     "Timer",
     "TimerRun",
+    "TimerUnitName",
+    "UnitName",
 ]
 __version__ = "1.0.0.dev0"
 
-for _name in ("Metrics", "ReporterStats", "Timer", "TimerRun"):
+for _name in ("FacadeBacklog", "Metrics", "ReporterStats", "Timer", "TimerRun"):
     with contextlib.suppress(AttributeError, TypeError):
         globals()[_name].__module__ = "cloudwatch_metrics_client"
 del _name, contextlib

@@ -28,7 +28,7 @@ from typing import Any, cast
 from cwmetrics_core import CoreConfig, CoreStateError, send_flow
 from cwmetrics_transports import AsyncTransport
 
-from ._facade import FacadeBase
+from ._facade import FacadeBase, UnitArg
 from ._metrics import DimensionsArg, TimestampArg
 from ._reporter import BaseReporter, log, transport_bug
 from ._resolve import async_transport, default_async_transport, default_async_transport_async
@@ -403,7 +403,7 @@ class CloudWatchAsyncMetrics(FacadeBase):
         cls,
         MetricName: str,
         Value: float,
-        Unit: str | None = None,
+        Unit: UnitArg | None = None,
         Dimensions: DimensionsArg = None,
         Timestamp: TimestampArg = None,
         StorageResolution: int = 60,
@@ -427,7 +427,7 @@ class CloudWatchAsyncMetrics(FacadeBase):
         cls,
         MetricName: str,
         Value: float | None = None,
-        Unit: str | None = None,
+        Unit: UnitArg | None = None,
         Dimensions: DimensionsArg = None,
         Timestamp: TimestampArg = None,
         StorageResolution: int = 60,
