@@ -3,9 +3,15 @@
 The seed's API lives in :mod:`cloudwatch_metrics_client.aiocloudwatch` (asyncio) and
 :mod:`cloudwatch_metrics_client.cloudwatch` (threads); :class:`Metrics` is the instance API
 both are built on.
+
+Logs go to the ``cloudwatch_metrics_client`` logger (the reporters, the facades and
+``Metrics``; ``cloudwatch_metrics_client.demo`` for the demo), which has a
+``NullHandler``. The transports log under ``cwmetrics_transports``; ``cwmetrics_core``
+never logs.
 """
 
 import contextlib
+import logging
 
 from ._facade import FacadeBacklog
 from ._metrics import Metrics
@@ -29,7 +35,9 @@ __all__ = [
 ]
 __version__ = "1.0.0.dev0"
 
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
 for _name in ("FacadeBacklog", "Metrics", "ReporterStats", "Timer", "TimerRun"):
     with contextlib.suppress(AttributeError, TypeError):
         globals()[_name].__module__ = "cloudwatch_metrics_client"
-del _name, contextlib
+del _name, contextlib, logging

@@ -347,7 +347,7 @@ def _transports(
     if args.transport == "dry-run":
         import logging
 
-        dry = DryRunTransport(logger=logging.getLogger("cwmetrics.demo.dryrun"))
+        dry = DryRunTransport(logger=logging.getLogger("cloudwatch_metrics_client.demo"))
         return dry, dry, dry
     if args.transport == "httpx":
         from cwmetrics_transports import HttpxTransport
