@@ -1,8 +1,10 @@
 """cloudwatch_metrics_client: collect application metrics and report them to CloudWatch.
 
-The seed's API lives in :mod:`cloudwatch_metrics_client.aiocloudwatch` (asyncio) and
-:mod:`cloudwatch_metrics_client.cloudwatch` (threads); :class:`Metrics` is the instance API
-both are built on.
+The seed's API lives in
+[`cloudwatch_metrics_client.aiocloudwatch`][cloudwatch_metrics_client.aiocloudwatch]
+(asyncio) and [`cloudwatch_metrics_client.cloudwatch`][cloudwatch_metrics_client.cloudwatch]
+(threads); [Metrics][cloudwatch_metrics_client.Metrics] is the instance API both are built
+on.
 
 Logs go to the ``cloudwatch_metrics_client`` logger (the reporters, the facades and
 ``Metrics``; ``cloudwatch_metrics_client.demo`` for the demo), which has a

@@ -48,7 +48,7 @@ class FacadeBacklog:
 class _Backlog:
     """Calls made before the facade is set up, kept (bounded) until it is.
 
-    It has the recording methods of :class:`Metrics` that the facade uses, so the facade
+    It has the recording methods of `Metrics` that the facade uses, so the facade
     records into it exactly as into the live instance. Wall-clock timestamps are taken
     when the call is made, so replayed data keeps its own time.
     """

@@ -164,7 +164,7 @@ class Timer:
     ``<name>Failures`` Sum / ``<name>`` SampleCount.
 
     Args:
-        metrics: the :class:`~cloudwatch_metrics_client.Metrics` to record into.
+        metrics: the [Metrics][cloudwatch_metrics_client.Metrics] to record into.
         name: metric name.
         unit: Seconds, Milliseconds (default) or Microseconds.
         dimensions: fixed dimensions.
@@ -175,7 +175,7 @@ class Timer:
         InvalidMetricError: a bad name, unit or dimensions (checked here, not at exit).
     """
 
-    #: True for a timer that records nothing (see :class:`InertTimer`).
+    #: True for a timer that records nothing (see `InertTimer`).
     inert = False
 
     def __init__(

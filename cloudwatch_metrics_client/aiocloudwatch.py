@@ -382,7 +382,8 @@ DONE = _Done()
 
 
 class CloudWatchAsyncMetrics(FacadeBase):
-    """The seed's class-level asyncio API, a thin facade over one :class:`Metrics`.
+    """The seed's class-level asyncio API, a thin facade over one
+    [Metrics][cloudwatch_metrics_client.Metrics].
 
     ``put_metric``/``put_statistic`` are awaitable (as in the seed) but never wait for
     I/O: awaiting them costs about as much as a plain call.

@@ -372,7 +372,8 @@ def _after_fork_all() -> None:
 
 
 class CloudWatchSyncMetrics(FacadeBase):
-    """The seed's class-level sync API, a thin facade over one :class:`Metrics`.
+    """The seed's class-level sync API, a thin facade over one
+    [Metrics][cloudwatch_metrics_client.Metrics].
 
     Example::
 

@@ -1,10 +1,10 @@
 """A strict local CloudWatch endpoint for tests, demos and benchmarks.
 
-:class:`LocalCloudWatch` serves moto's CloudWatch over real HTTP on 127.0.0.1 and puts
-CloudWatch's PutMetricData rules, an exact record of accepted data, request counters
-and fault injection in front of it. moto's server is imported only when the endpoint
-starts, so importing this package never needs it; install it with
-``pip install 'cloudwatch-metrics-client[testing]'`` (starting without it raises
+[LocalCloudWatch][cwmetrics_transports.testing.LocalCloudWatch] serves moto's CloudWatch
+over real HTTP on 127.0.0.1 and puts CloudWatch's PutMetricData rules, an exact record of
+accepted data, request counters and fault injection in front of it. moto's server is
+imported only when the endpoint starts, so importing this package never needs it; install
+it with ``pip install 'cloudwatch-metrics-client[testing]'`` (starting without it raises
 `MissingDependencyError`, an `ImportError` that names that line).
 
 The pytest fixtures live in `cwmetrics_transports.testing.pytest_plugin`, registered
