@@ -29,8 +29,6 @@ __all__ = ["InertTimer", "Timer", "TimerRun", "UnitName", "TimerUnitName"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: CloudWatch's unit names, as type checkers see them (``Unit`` members are accepted too).
-#: At run time any case is accepted and an unknown name raises ``InvalidMetricError``.
 UnitName = Literal[
     "Seconds",
     "Microseconds",
@@ -60,8 +58,11 @@ UnitName = Literal[
     "Count/Second",
     "None",
 ]
-#: The units a timer records in.
+"""CloudWatch's unit names, as type checkers see them (`Unit` members are accepted too).
+
+At run time any case is accepted, and an unknown name raises `InvalidMetricError`."""
 TimerUnitName = Literal["Seconds", "Milliseconds", "Microseconds"]
+"""The units a timer records in."""
 
 _SCALE = {Unit.SECONDS: 1.0, Unit.MILLISECONDS: 1e3, Unit.MICROSECONDS: 1e6}
 
