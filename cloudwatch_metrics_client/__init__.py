@@ -1,15 +1,24 @@
 """cloudwatch_metrics_client: collect application metrics and report them to CloudWatch.
 
-The seed's API lives in :mod:`cloudwatch_metrics_client.aiocloudwatch` (asyncio) and
-:mod:`cloudwatch_metrics_client.cloudwatch` (threads); :class:`Metrics` is the instance API
-both are built on.
+The seed's API lives in
+[`cloudwatch_metrics_client.aiocloudwatch`][cloudwatch_metrics_client.aiocloudwatch]
+(asyncio) and [`cloudwatch_metrics_client.cloudwatch`][cloudwatch_metrics_client.cloudwatch]
+(threads); [Metrics][cloudwatch_metrics_client.Metrics] is the instance API both are built
+on.
+
+Logs go to the ``cloudwatch_metrics_client`` logger (the reporters, the facades and
+``Metrics``; ``cloudwatch_metrics_client.demo`` for the demo), which has a
+``NullHandler``. The transports log under ``cwmetrics_transports``; ``cwmetrics_core``
+never logs.
 """
 
 import contextlib
+import logging
 
+from ._facade import FacadeBacklog
 from ._metrics import Metrics
 from ._reporter import ReporterStats
-from ._timer import Timer, TimerRun
+from ._timer import Timer, TimerRun, TimerUnitName, UnitName
 from .aiocloudwatch import CloudWatchAsyncMetricReporter, CloudWatchAsyncMetrics
 from .cloudwatch import CloudWatchSyncMetricReporter, CloudWatchSyncMetrics
 
@@ -18,14 +27,19 @@ __all__ = [
     "CloudWatchAsyncMetrics",
     "CloudWatchSyncMetricReporter",
     "CloudWatchSyncMetrics",
+    "FacadeBacklog",
     "Metrics",
     "ReporterStats",
     "Timer",
     "TimerRun",
+    "TimerUnitName",
+    "UnitName",
 ]
 __version__ = "1.0.0.dev0"
 
-for _name in ("Metrics", "ReporterStats", "Timer", "TimerRun"):
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+for _name in ("FacadeBacklog", "Metrics", "ReporterStats", "Timer", "TimerRun"):
     with contextlib.suppress(AttributeError, TypeError):
         globals()[_name].__module__ = "cloudwatch_metrics_client"
-del _name, contextlib
+del _name, contextlib, logging

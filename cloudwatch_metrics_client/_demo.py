@@ -347,7 +347,7 @@ def _transports(
     if args.transport == "dry-run":
         import logging
 
-        dry = DryRunTransport(logger=logging.getLogger("cwmetrics.demo.dryrun"))
+        dry = DryRunTransport(logger=logging.getLogger("cloudwatch_metrics_client.demo"))
         return dry, dry, dry
     if args.transport == "httpx":
         from cwmetrics_transports import HttpxTransport
@@ -373,6 +373,31 @@ def _iter_values(dry: DryRunTransport, name: str) -> Iterator[tuple[Series, floa
                 yield (name, datum.key.dimensions), value, count
 
 
+def aws_credentials_problem() -> str | None:
+    """Why ``--aws`` cannot work here (one line), or None: checked before anything starts.
+
+    Uses botocore's credential chain (environment, shared files, SSO, container and
+    instance roles) without sending anything to CloudWatch.
+    """
+    try:
+        import boto3  # noqa: F401 - the demo reads the data back with boto3
+        import botocore.exceptions
+        import botocore.session
+    except ImportError:
+        return "needs boto3: pip install 'cloudwatch-metrics-client[boto3]'"
+    try:
+        credentials = botocore.session.get_session().get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        return f"cannot load AWS credentials: {exc}"
+    if credentials is None:
+        return (
+            "no AWS credentials found (environment, shared credentials and config files, "
+            "SSO, container or instance role); configure them, e.g. `aws configure`, or "
+            "leave out --aws to use the embedded local CloudWatch"
+        )
+    return None
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo; return the process exit status."""
     if args.duration <= 0 or args.rate <= 0:
@@ -384,6 +409,11 @@ def run_demo(args: argparse.Namespace) -> int:
         or os.environ.get("AWS_DEFAULT_REGION")
         or "us-east-1"
     )
+    if args.aws and args.transport != "dry-run":
+        problem = aws_credentials_problem()
+        if problem is not None:
+            print(f"cloudwatch-metrics-client demo --aws: {problem}", file=sys.stderr)
+            return 2
     server: Any = None
     endpoint: str | None = None
     # A fresh namespace per run: reading back never mixes runs (moto keeps its data

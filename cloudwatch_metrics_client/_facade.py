@@ -2,34 +2,196 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, overload
 
 from cwmetrics_core import Unit, UsageError
 
-from ._metrics import Metrics, set_monitored_dimension
+from ._metrics import DimensionsArg, Metrics, TimestampArg, set_monitored_dimension
 from ._reporter import BaseReporter
-from ._timer import Timer
+from ._timer import Timer, TimerUnitName, UnitName
 
-__all__ = ["FacadeBase"]
+__all__ = ["FacadeBase", "FacadeBacklog", "UnitArg"]
 
 log = logging.getLogger("cloudwatch_metrics_client")
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: The facade class a chained ``with_*`` call returns (``type[Self]`` on Python 3.10).
+FacadeT = TypeVar("FacadeT", bound="FacadeBase")
+#: A unit: a ``Unit`` member or one of CloudWatch's unit names (checked by mypy too).
+UnitArg = Unit | UnitName
+
+#: Guards the switch from "not set up" to "live" and the backlog kept until then.
+_setup_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class FacadeBacklog:
+    """What a class-level facade did with calls made before it was set up.
+
+    Attributes:
+        kept: calls held now, waiting for ``with_namespace`` and ``with_reporter``.
+        replayed: calls handed to the reporter when the facade was set up.
+        dropped: calls beyond ``backlog_limit``, not kept (logged once).
+    """
+
+    kept: int = 0
+    replayed: int = 0
+    dropped: int = 0
+
+
+class _Backlog:
+    """Calls made before the facade is set up, kept (bounded) until it is.
+
+    It has the recording methods of `Metrics` that the facade uses, so the facade
+    records into it exactly as into the live instance. Wall-clock timestamps are taken
+    when the call is made, so replayed data keeps its own time.
+    """
+
+    def __init__(self, facade: type[FacadeBase], limit: int) -> None:
+        self._facade = facade
+        self._limit = limit
+        self._items: list[tuple[Any, ...]] = []
+        self._closed = False
+        self.replayed = 0
+        self.dropped = 0
+        self._warned_keep = False
+        self._warned_drop = False
+        self._exit_hook = False
+
+    def snapshot(self) -> FacadeBacklog:
+        with _setup_lock:
+            return FacadeBacklog(len(self._items), self.replayed, self.dropped)
+
+    def _keep(self, item: tuple[Any, ...]) -> None:
+        warn_keep = warn_drop = hook = False
+        with _setup_lock:
+            if not self._closed:
+                if len(self._items) < self._limit:
+                    self._items.append(item)
+                    warn_keep, self._warned_keep = not self._warned_keep, True
+                    hook, self._exit_hook = not self._exit_hook, True
+                else:
+                    self.dropped += 1
+                    warn_drop, self._warned_drop = not self._warned_drop, True
+                item = ()
+        if item:  # set up meanwhile: record directly
+            self._facade._replay([item])
+            return
+        name = self._facade.__name__
+        if hook:
+            atexit.register(self._at_exit)
+        if warn_keep:
+            log.warning(
+                "%s used before with_namespace() and with_reporter(): keeping up to %d "
+                "calls until both are set",
+                name,
+                self._limit,
+            )
+        if warn_drop:
+            log.warning(
+                "%s is still not set up: more than %d calls made before with_namespace() "
+                "and with_reporter(); further ones are dropped and counted (%s.backlog())",
+                name,
+                self._limit,
+                name,
+            )
+
+    def _close(self) -> list[tuple[Any, ...]]:
+        """Under _setup_lock: stop keeping; return what was kept."""
+        self._closed = True
+        items, self._items = self._items, []
+        self.replayed += len(items)
+        return items
+
+    def _at_exit(self) -> None:
+        with _setup_lock:
+            left = len(self._items)
+            current = self._facade.__dict__.get("_backlog") is self
+        if current and not self._closed:
+            log.warning(
+                "%s was never set up: %d call(s) kept and %d dropped were not reported "
+                "(call with_namespace() and with_reporter() at start-up)",
+                self._facade.__name__,
+                left,
+                self.dropped,
+            )
+
+    # The recording methods of Metrics used by the facades (same signatures).
+    def _put_value(
+        self,
+        name: str,
+        value: float,
+        unit: Unit | str | None,
+        dimensions: DimensionsArg,
+        timestamp: TimestampArg,
+        count: float,
+        storage_resolution: int,
+    ) -> None:
+        ts = time.time() if timestamp is None else timestamp
+        self._keep(("value", name, value, unit, _copy(dimensions), ts, count, storage_resolution))
+
+    def put_statistic(
+        self,
+        name: str,
+        value: float | None = None,
+        *,
+        unit: Unit | str | None = None,
+        dimensions: DimensionsArg = None,
+        timestamp: TimestampArg = None,
+        statistic_values: Mapping[str, float] | None = None,
+        storage_resolution: int = 60,
+    ) -> None:
+        ts = time.time() if timestamp is None else timestamp
+        stats = statistic_values
+        if isinstance(stats, Mapping):
+            stats = dict(stats)
+        self._keep(
+            ("statistic", name, value, unit, _copy(dimensions), ts, stats, storage_resolution)
+        )
+
+    def _record_timing(
+        self, timer: Timer, duration: float, extra: dict[str, str] | None, failed: bool
+    ) -> None:
+        if not timer.inert:
+            self._keep(("timing", timer, duration, dict(extra or {}), failed, time.time()))
+
+
+def _copy(dimensions: Any) -> Any:
+    """A snapshot of ``dimensions`` (the caller may reuse the object before replay)."""
+    if isinstance(dimensions, Mapping):
+        return dict(dimensions)
+    if isinstance(dimensions, (list, tuple)):
+        return [dict(d) if isinstance(d, Mapping) else d for d in dimensions]
+    return dimensions
 
 
 class FacadeBase:
-    """Shared class-level plumbing of ``CloudWatchSyncMetrics``/``CloudWatchAsyncMetrics``.
+    """Shared class-level plumbing of `CloudWatchSyncMetrics`/`CloudWatchAsyncMetrics`.
 
-    Each subclass holds one default :class:`Metrics` instance. Nothing is created or read
-    at import time; the default reporter is created on first use if none was set.
+    Each subclass holds one default [Metrics][cloudwatch_metrics_client.Metrics] instance.
+    Nothing is created or read at import time.
+
+    Calls made before the facade is set up (both `with_namespace()` and `with_reporter()`
+    called, in either order) never raise: the first `backlog_limit` of them are kept, with
+    the time they were made, and recorded when the set-up completes; further ones are
+    dropped, counted (`backlog()`) and logged once. Bad input in kept calls is logged and
+    counted in the reporter's `stats.invalid_dropped` when they are recorded.
     """
+
+    #: How many calls made before set-up are kept until it completes.
+    backlog_limit: ClassVar[int] = 1000
 
     _instance: ClassVar[Metrics | None] = None
     _pending_client: ClassVar[Any] = None
-    #: The instance once it has a reporter (the recording fast path reads only this).
+    #: The instance once it has a namespace and a reporter (the fast path reads only this).
     _live: ClassVar[Metrics | None] = None
+    _backlog: ClassVar[_Backlog | None] = None
 
     @classmethod
     def _new_reporter(cls) -> BaseReporter:
@@ -41,7 +203,8 @@ class FacadeBase:
 
     @classmethod
     def metrics(cls) -> Metrics:
-        """The default :class:`Metrics` instance behind the class-level API."""
+        """The default [Metrics][cloudwatch_metrics_client.Metrics] instance behind the
+        class-level API."""
         instance = cls.__dict__.get("_instance")
         if instance is None:
             instance = Metrics()
@@ -49,46 +212,106 @@ class FacadeBase:
         return instance
 
     @classmethod
-    def _ready(cls) -> Metrics:
+    def backlog(cls) -> FacadeBacklog:
+        """Counts of the calls made before this facade was set up (kept, replayed,
+        dropped over `backlog_limit`)."""
+        backlog = cls.__dict__.get("_backlog")
+        return FacadeBacklog() if backlog is None else backlog.snapshot()
+
+    @classmethod
+    def _ready(cls) -> Metrics | _Backlog:
+        """The live instance, or the backlog that keeps calls until set-up."""
         live = cls._live
         if live is not None:
             return live
-        metrics = cls.__dict__.get("_instance")
-        if metrics is None or metrics.reporter is None:
-            metrics = cls.metrics()
-            if metrics.reporter is None:
-                log.warning(
-                    "%s used before with_reporter(): creating a default reporter that is not "
-                    "running; call with_reporter(...) and run() to report regularly",
-                    cls.__name__,
-                )
-                cls.with_reporter(cls._new_reporter())
-        return metrics
+        with _setup_lock:
+            live = cls._live
+            if live is not None:
+                return live
+            backlog: _Backlog | None = cls.__dict__.get("_backlog")
+            if backlog is None:
+                backlog = cls._backlog = _Backlog(cls, cls.backlog_limit)
+            return backlog
 
     @classmethod
-    def with_namespace(cls, namespace: str) -> type[Any]:
+    def _go_live(cls) -> None:
+        """Switch to the live instance once it has a namespace and a reporter; record
+        what was kept until then."""
+        with _setup_lock:
+            metrics = cls.__dict__.get("_instance")
+            if metrics is None or metrics.namespace is None or metrics.reporter is None:
+                return
+            cls._live = metrics
+            backlog = cls.__dict__.get("_backlog")
+            items = backlog._close() if backlog is not None else []
+        if items:
+            log.info("%s: recording %d call(s) made before set-up", cls.__name__, len(items))
+            cls._replay(items)
+
+    @classmethod
+    def _replay(cls, items: list[tuple[Any, ...]]) -> None:
+        metrics = cls.metrics()
+        reporter = metrics.reporter
+        for item in items:
+            kind, name = item[0], item[1]
+            if kind == "timing":
+                name = item[1].name
+            try:
+                if kind == "value":
+                    _, name, value, unit, dims, ts, count, res = item
+                    metrics.put_value(
+                        name, value, unit=unit, dimensions=dims, timestamp=ts, count=count,
+                        storage_resolution=res,
+                    )  # fmt: skip
+                elif kind == "statistic":
+                    _, name, value, unit, dims, ts, stats, res = item
+                    metrics.put_statistic(
+                        name, value, unit=unit, dimensions=dims, timestamp=ts,
+                        statistic_values=stats, storage_resolution=res,
+                    )  # fmt: skip
+                else:
+                    _, timer, duration, extra, failed, ts = item
+                    dims = {**timer.dimensions, **extra}
+                    metrics.put_value(
+                        timer.name, max(duration, 0.0), unit=timer.unit, dimensions=dims,
+                        timestamp=ts,
+                    )  # fmt: skip
+                    if failed and timer.count_failures:
+                        metrics.put_statistic(
+                            timer.failures_name, 1.0, unit=Unit.COUNT, dimensions=dims,
+                            timestamp=ts,
+                        )  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - set-up must not raise for old calls
+                if reporter is None:
+                    log.warning("%s: dropped call for %r: %s", cls.__name__, name, exc)
+                else:
+                    reporter._count_invalid(name, exc)
+
+    @classmethod
+    def with_namespace(cls: type[FacadeT], namespace: str) -> type[FacadeT]:
         """Set the namespace of everything recorded through the class-level API.
 
         Raises:
-            InvalidMetricError: an invalid namespace (empty, > 255, ``AWS/...``).
+            InvalidMetricError: an invalid namespace (empty, > 255, `AWS/...`).
         """
         cls.metrics().namespace = namespace
+        cls._go_live()
         return cls
 
     @classmethod
-    def with_reporter(cls, reporter: BaseReporter) -> type[Any]:
-        """Report through ``reporter`` (a client given to ``with_client`` is handed to it)."""
+    def with_reporter(cls: type[FacadeT], reporter: BaseReporter) -> type[FacadeT]:
+        """Report through `reporter` (a client given to `with_client` is handed to it)."""
         metrics = cls.metrics()
         metrics.reporter = reporter
-        cls._live = metrics
         if cls._pending_client is not None:
             client, cls._pending_client = cls._pending_client, None
             cls._use_client(reporter, client)
+        cls._go_live()
         return cls
 
     @classmethod
-    def with_client(cls, client: Any) -> type[Any]:
-        """Send through ``client``: a boto3/aiobotocore/aioboto3 CloudWatch client or a
+    def with_client(cls: type[FacadeT], client: Any) -> type[FacadeT]:
+        """Send through `client`: a boto3/aiobotocore/aioboto3 CloudWatch client or a
         transport. Applied to the current reporter, or to the next one set.
 
         Raises:
@@ -102,17 +325,18 @@ class FacadeBase:
         return cls
 
     @classmethod
-    def with_monitored_dimension(cls, name: str, value: str) -> type[Any]:
+    def with_monitored_dimension(cls: type[FacadeT], name: str, value: str) -> type[FacadeT]:
         """Add a dimension to the elapsed-time metric of the current monitored call only.
 
         Scoped per task and per thread (contextvars): concurrent calls never see each
         other's dimensions, and nothing leaks after the call.
 
-        With a reporter in ``errors="log"`` mode, both errors below are logged and counted
-        in ``stats.invalid_dropped`` instead.
+        With a reporter in `errors="log"` mode, both errors below are logged and counted
+        in `stats.invalid_dropped` instead. Unlike recording calls, this raises before
+        set-up too: calling it outside a monitored call is a bug whatever the set-up.
 
         Raises:
-            CoreStateError: called outside a ``monitored_task`` call.
+            CoreStateError: called outside a `monitored_task` call.
             InvalidMetricError: a bad dimension name or value.
         """
         try:
@@ -136,7 +360,7 @@ class FacadeBase:
         /,
         *,
         metric_name: str | None = None,
-        unit: Unit | str = Unit.MILLISECONDS,
+        unit: Unit | TimerUnitName = Unit.MILLISECONDS,
         dimensions: Mapping[str, str] | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -147,7 +371,7 @@ class FacadeBase:
         /,
         *,
         metric_name: str | None = None,
-        unit: Unit | str = Unit.MILLISECONDS,
+        unit: Unit | TimerUnitName = Unit.MILLISECONDS,
         dimensions: Mapping[str, str] | None = None,
     ) -> Any:
         """Record the elapsed time of every call of the decorated function.
@@ -182,10 +406,15 @@ class FacadeBase:
         cls,
         name: str,
         *,
-        unit: Unit | str = Unit.MILLISECONDS,
+        unit: Unit | TimerUnitName = Unit.MILLISECONDS,
         dimensions: Mapping[str, str] | None = None,
     ) -> Timer:
-        """A :class:`Timer` on the default instance (context manager or decorator)."""
+        """A [Timer][cloudwatch_metrics_client.Timer] on the default instance (context
+        manager or decorator).
+
+        Raises:
+            InvalidMetricError: a bad name, unit or dimensions.
+        """
         return Timer(_LazyMetrics(cls), name, unit=unit, dimensions=dimensions)  # type: ignore[arg-type]
 
     @classmethod
@@ -194,6 +423,7 @@ class FacadeBase:
         cls._instance = None
         cls._live = None
         cls._pending_client = None
+        cls._backlog = None
 
 
 class _LazyMetrics:
@@ -208,7 +438,7 @@ class _LazyMetrics:
         self, timer: Timer, duration: float, extra: dict[str, str] | None, failed: bool
     ) -> None:
         try:
-            metrics = self._facade._live or self._facade._ready()
+            metrics = self._facade._ready()
         except Exception as exc:  # noqa: BLE001 - never break the timed call
             log.warning("could not record timing %r: %s", timer.name, exc)
             return

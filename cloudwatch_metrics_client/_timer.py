@@ -8,9 +8,10 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from cwmetrics_core import (
+    CoreStateError,
     InvalidMetricError,
     MetricKey,
     Unit,
@@ -24,9 +25,44 @@ from ._scope import Scope, monitored_dimensions, new_scope
 if TYPE_CHECKING:
     from ._metrics import Metrics
 
-__all__ = ["InertTimer", "Timer", "TimerRun"]
+__all__ = ["InertTimer", "Timer", "TimerRun", "UnitName", "TimerUnitName"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+UnitName = Literal[
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+]
+"""CloudWatch's unit names, as type checkers see them (`Unit` members are accepted too).
+
+At run time any case is accepted, and an unknown name raises `InvalidMetricError`."""
+TimerUnitName = Literal["Seconds", "Milliseconds", "Microseconds"]
+"""The units a timer records in."""
 
 _SCALE = {Unit.SECONDS: 1.0, Unit.MILLISECONDS: 1e3, Unit.MICROSECONDS: 1e6}
 
@@ -44,11 +80,10 @@ class TimerRun:
     """One timed run: the context-manager value of ``with timer as run``.
 
     Attributes:
-        duration: the elapsed time in the timer's unit, set on exit.
         failed: True when the block raised.
     """
 
-    __slots__ = ("_ctx_token", "_scope", "_start", "_timer", "_token", "duration", "failed")
+    __slots__ = ("_ctx_token", "_duration", "_scope", "_start", "_timer", "_token", "failed")
 
     def __init__(self, timer: Timer) -> None:
         self._timer = timer
@@ -56,8 +91,25 @@ class TimerRun:
         self._scope: Scope | None = new_scope(timer.room) if timer.monitored else None
         self._token: Any = None
         self._ctx_token: Any = None
-        self.duration: float | None = None
+        self._duration: float | None = None
         self.failed = False
+
+    @property
+    def duration(self) -> float:
+        """The elapsed time in the timer's unit, once the block has exited.
+
+        Raises:
+            CoreStateError: read inside the block, before it exited.
+        """
+        duration = self._duration
+        if duration is None:
+            raise CoreStateError("TimerRun.duration is only known once the timed block exited")
+        return duration
+
+    @property
+    def done(self) -> bool:
+        """True once the block has exited (``duration`` can be read)."""
+        return self._duration is not None
 
     def _begin(self) -> TimerRun:
         if self._scope is not None:
@@ -68,9 +120,9 @@ class TimerRun:
     def _finish(self, failed: bool) -> None:
         elapsed = time.perf_counter() - self._start
         timer = self._timer
-        self.duration = elapsed * timer.scale
+        self._duration = duration = elapsed * timer.scale
         self.failed = failed
-        timer.metrics._record_timing(timer, self.duration, self._scope, failed)
+        timer.metrics._record_timing(timer, duration, self._scope, failed)
 
     def _end(self, failed: bool) -> None:
         if self._token is not None:
@@ -113,7 +165,7 @@ class Timer:
     ``<name>Failures`` Sum / ``<name>`` SampleCount.
 
     Args:
-        metrics: the :class:`~cloudwatch_metrics_client.Metrics` to record into.
+        metrics: the [Metrics][cloudwatch_metrics_client.Metrics] to record into.
         name: metric name.
         unit: Seconds, Milliseconds (default) or Microseconds.
         dimensions: fixed dimensions.
@@ -124,7 +176,7 @@ class Timer:
         InvalidMetricError: a bad name, unit or dimensions (checked here, not at exit).
     """
 
-    #: True for a timer that records nothing (see :class:`InertTimer`).
+    #: True for a timer that records nothing (see `InertTimer`).
     inert = False
 
     def __init__(
@@ -187,7 +239,7 @@ class Timer:
                 self._active.set(stack[:-1])
         else:  # exited in another task/thread than the one that entered
             run = self._last
-        if run is None or run.duration is not None:
+        if run is None or run._duration is not None:
             return
         run.__exit__(exc_type, exc, tb)
 

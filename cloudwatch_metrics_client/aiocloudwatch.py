@@ -28,7 +28,7 @@ from typing import Any, cast
 from cwmetrics_core import CoreConfig, CoreStateError, send_flow
 from cwmetrics_transports import AsyncTransport
 
-from ._facade import FacadeBase
+from ._facade import FacadeBase, UnitArg
 from ._metrics import DimensionsArg, TimestampArg
 from ._reporter import BaseReporter, log, transport_bug
 from ._resolve import async_transport, default_async_transport, default_async_transport_async
@@ -382,7 +382,8 @@ DONE = _Done()
 
 
 class CloudWatchAsyncMetrics(FacadeBase):
-    """The seed's class-level asyncio API, a thin facade over one :class:`Metrics`.
+    """The seed's class-level asyncio API, a thin facade over one
+    [Metrics][cloudwatch_metrics_client.Metrics].
 
     ``put_metric``/``put_statistic`` are awaitable (as in the seed) but never wait for
     I/O: awaiting them costs about as much as a plain call.
@@ -403,7 +404,7 @@ class CloudWatchAsyncMetrics(FacadeBase):
         cls,
         MetricName: str,
         Value: float,
-        Unit: str | None = None,
+        Unit: UnitArg | None = None,
         Dimensions: DimensionsArg = None,
         Timestamp: TimestampArg = None,
         StorageResolution: int = 60,
@@ -427,7 +428,7 @@ class CloudWatchAsyncMetrics(FacadeBase):
         cls,
         MetricName: str,
         Value: float | None = None,
-        Unit: str | None = None,
+        Unit: UnitArg | None = None,
         Dimensions: DimensionsArg = None,
         Timestamp: TimestampArg = None,
         StorageResolution: int = 60,

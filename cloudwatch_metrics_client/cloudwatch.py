@@ -27,7 +27,7 @@ from typing import Any
 from cwmetrics_core import CoreConfig, send_flow
 from cwmetrics_transports import Transport
 
-from ._facade import FacadeBase
+from ._facade import FacadeBase, UnitArg
 from ._metrics import DimensionsArg, TimestampArg
 from ._reporter import BaseReporter, log, transport_bug
 from ._resolve import default_sync_transport, sync_transport
@@ -372,7 +372,8 @@ def _after_fork_all() -> None:
 
 
 class CloudWatchSyncMetrics(FacadeBase):
-    """The seed's class-level sync API, a thin facade over one :class:`Metrics`.
+    """The seed's class-level sync API, a thin facade over one
+    [Metrics][cloudwatch_metrics_client.Metrics].
 
     Example::
 
@@ -402,7 +403,7 @@ class CloudWatchSyncMetrics(FacadeBase):
         cls,
         MetricName: str,
         Value: float,
-        Unit: str | None = None,
+        Unit: UnitArg | None = None,
         Dimensions: DimensionsArg = None,
         Timestamp: TimestampArg = None,
         StorageResolution: int = 60,
@@ -422,7 +423,7 @@ class CloudWatchSyncMetrics(FacadeBase):
         cls,
         MetricName: str,
         Value: float | None = None,
-        Unit: str | None = None,
+        Unit: UnitArg | None = None,
         Dimensions: DimensionsArg = None,
         Timestamp: TimestampArg = None,
         StorageResolution: int = 60,

@@ -2,9 +2,13 @@
 
 Each adapter reports what happened as :class:`~cwmetrics_core.SendOutcome` data; the core
 decides what to retry. Optional dependencies are imported lazily, inside each adapter.
+
+Logs go to the ``cwmetrics_transports`` logger tree (``cwmetrics_transports.httpx``,
+``cwmetrics_transports.dryrun``), which has a ``NullHandler``.
 """
 
 import contextlib
+import logging
 
 from ._base import AsyncTransport, ToThread, Transport
 from ._boto3 import AioBotocoreTransport, Boto3Transport, async_transport_for, transport_for_client
@@ -19,6 +23,8 @@ from ._errors import (
 )
 from ._httpx import HttpxTransport
 from ._signers import AwsRequestsAuthSigner, BotocoreSigner, Signer, StaticSigner
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "AioBotocoreTransport",
@@ -47,4 +53,4 @@ for _name in __all__:
     if getattr(_obj, "__module__", "").startswith("cwmetrics_transports."):
         with contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = "cwmetrics_transports"
-del _name, _obj, contextlib
+del _name, _obj, contextlib, logging

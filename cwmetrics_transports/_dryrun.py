@@ -47,7 +47,7 @@ class DryRunTransport(Transport, AsyncTransport):
         wire_format: WireFormat = WireFormat.JSON,
     ) -> None:
         self._outcomes: Iterator[SendOutcome] = iter(list(outcomes))
-        self._log = logger or logging.getLogger("cwmetrics.dryrun")
+        self._log = logger or logging.getLogger("cwmetrics_transports.dryrun")
         self._lock = threading.Lock()
         #: Every request answered ok, in order (bounded by ``keep``).
         self.requests: collections.deque[PutMetricDataRequest] = collections.deque(maxlen=keep)

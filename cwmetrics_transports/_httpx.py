@@ -41,7 +41,7 @@ USER_AGENT = f"cloudwatch-metrics-client/{_core_version}"
 #: CloudWatch's SigV4 signing name.
 SERVICE = "monitoring"
 
-_log = logging.getLogger("cwmetrics.transport.httpx")
+_log = logging.getLogger("cwmetrics_transports.httpx")
 _REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _REDACTED = "<redacted>"
 #: Bodies at least this large are compressed in a worker thread on the async path.

@@ -1,16 +1,20 @@
 """A strict local CloudWatch endpoint for tests, demos and benchmarks.
 
-:class:`LocalCloudWatch` serves moto's CloudWatch over real HTTP on 127.0.0.1 and puts
-CloudWatch's PutMetricData rules, an exact record of accepted data, request counters
-and fault injection in front of it. moto (``pip install 'moto[server]'``) is imported
-only when the endpoint starts, so importing this package never needs it.
+[LocalCloudWatch][cwmetrics_transports.testing.LocalCloudWatch] serves moto's CloudWatch
+over real HTTP on 127.0.0.1 and puts CloudWatch's PutMetricData rules, an exact record of
+accepted data, request counters and fault injection in front of it. moto's server is
+imported only when the endpoint starts, so importing this package never needs it; install
+it with ``pip install 'cloudwatch-metrics-client[testing]'`` (starting without it raises
+`MissingDependencyError`, an `ImportError` that names that line).
 
-The pytest fixtures live in :mod:`cwmetrics_transports.testing.pytest_plugin`.
+The pytest fixtures live in `cwmetrics_transports.testing.pytest_plugin`, registered
+with pytest through the `pytest11` entry point when the package is installed.
 """
 
 from __future__ import annotations
 
 from ._clients import ClientProtocol
+from ._deps import require_server_dependencies
 from ._faults import DropMode, FaultInjector
 from ._model import (
     AcceptedDatum,
@@ -46,6 +50,7 @@ __all__ = [
     "MAX_DIMENSIONS",
     "MAX_VALUES",
     "STANDARD_UNITS",
+    "require_server_dependencies",
 ]
 
 

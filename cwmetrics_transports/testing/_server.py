@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._clients import FAKE_CREDENTIALS, ClientProtocol, make_client
+from ._deps import require_server_dependencies
 from ._faults import FaultInjector
 from ._middleware import SOCKET_ENVIRON_KEY, CloudWatchMiddleware
 from ._model import (
@@ -156,7 +157,9 @@ class LocalCloudWatch:
 
         Raises:
             OSError: the port cannot be bound.
+            MissingDependencyError: moto's server is not installed (names the extra).
         """
+        require_server_dependencies()
         from werkzeug.serving import make_server
 
         with self._lock:

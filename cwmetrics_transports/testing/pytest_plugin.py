@@ -1,14 +1,17 @@
-"""pytest fixtures for :class:`~cwmetrics_transports.testing.LocalCloudWatch`.
+"""pytest fixtures for [LocalCloudWatch][cwmetrics_transports.testing.LocalCloudWatch].
 
-Enable with ``pytest_plugins = ["cwmetrics_transports.testing.pytest_plugin"]`` in a
-top-level ``conftest.py``.
+Registered automatically through the `pytest11` entry point once the package is
+installed with its `testing` extra (`pip install 'cloudwatch-metrics-client[testing]'`);
+`pytest_plugins = ["cwmetrics_transports.testing.pytest_plugin"]` in a top-level
+`conftest.py` works too. Importing this module never needs moto: a fixture used without
+the extra raises `MissingDependencyError` (an `ImportError`) naming that install line.
 
 Fixtures:
     local_cloudwatch_server: one endpoint for the whole session.
     local_cloudwatch: that endpoint, reset (data, records, counters), faults cleared and
         running, before each test; faults are cleared and it is brought back up after.
-    local_cloudwatch_env: ``local_cloudwatch`` with its :meth:`env` applied to
-        ``os.environ`` (and ``AWS_SESSION_TOKEN`` etc. removed) for the test.
+    local_cloudwatch_env: `local_cloudwatch` with its `env()` applied to
+        `os.environ` (and `AWS_SESSION_TOKEN` etc. removed) for the test.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ._deps import require_server_dependencies
 from ._server import ENV_VARS_TO_UNSET, LocalCloudWatch
 
 __all__ = ["local_cloudwatch_server", "local_cloudwatch", "local_cloudwatch_env"]
@@ -26,6 +30,7 @@ __all__ = ["local_cloudwatch_server", "local_cloudwatch", "local_cloudwatch_env"
 @pytest.fixture(scope="session")
 def local_cloudwatch_server() -> Iterator[LocalCloudWatch]:
     """One strict local CloudWatch endpoint shared by the session."""
+    require_server_dependencies()
     server = LocalCloudWatch().start()
     try:
         yield server

@@ -409,9 +409,11 @@ def test_stop_while_the_endpoint_is_down_is_bounded_and_reports_losses(
 
 _EXIT_SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import logging, sys, time
     from cloudwatch_metrics_client.cloudwatch import (
         CloudWatchSyncMetricReporter, CloudWatchSyncMetrics)
+
+    logging.basicConfig()  # the library's loggers have a NullHandler: the app shows them
 
     url, kind = sys.argv[1], sys.argv[2]
     if kind == "httpx":
