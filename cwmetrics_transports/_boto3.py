@@ -417,8 +417,19 @@ class Boto3Transport(Transport):
     and :meth:`close` leaves it open: it is yours. Without, a client is built now from
     the standard AWS configuration: the credential chain, the region from ``region`` or
     the environment/config file, ``AWS_ENDPOINT_URL_CLOUDWATCH``/``AWS_ENDPOINT_URL``
-    (honoured by botocore), with botocore's retries turned down to ``max_attempts``
-    in total, timeouts, and a connection pool; :meth:`close` closes it.
+    and the profile's ``endpoint_url``/``[services]`` section (honoured by botocore),
+    with botocore's retries turned down to ``max_attempts`` in total, timeouts, and a
+    connection pool; :meth:`close` closes it. Before the client is built, its endpoint
+    (from whichever source) is judged as urllib3 will parse it
+    (:func:`~cwmetrics_transports.check_endpoint`).
+
+    Every send, with a built or a given client, ends within ``timeout`` seconds in
+    total: the call runs in a daemon worker thread and :meth:`send` waits for it at
+    most ``timeout``; past that it returns ``error_code="Timeout"`` (retried by the
+    core; the request may still have been applied: delivery is at-least-once). The
+    abandoned call ends by itself (botocore's own read timeout); while
+    ``max_pool_connections`` of them are still running, sends fail at once with
+    ``NetworkError`` instead of starting more.
 
     Args:
         client: an existing boto3/botocore CloudWatch client, or None to build one.
@@ -428,9 +439,10 @@ class Boto3Transport(Transport):
         session: a ``boto3.Session`` or ``botocore.session.Session`` to build the client
             from (default: ``boto3.Session()``, reading the environment now).
         max_attempts: total HTTP attempts per send inside botocore (1: the core retries).
-        timeout: seconds to wait for a response (read timeout); the connect timeout is
-            ``min(timeout, 5)``.
-        max_pool_connections: connection pool size of the built client.
+        timeout: total seconds for one send; also the built client's read timeout (the
+            connect timeout is ``min(timeout, 5)``).
+        max_pool_connections: connection pool size of the built client, and the
+            number of abandoned (timed-out) calls allowed to run on.
         config: a ``botocore.config.Config`` merged over the defaults above (its values
             win, including ``retries``).
         allow_insecure_http: permit a plain ``http://`` endpoint on a non-loopback host.
@@ -442,8 +454,11 @@ class Boto3Transport(Transport):
             options that only apply to a built client.
         MissingDependencyError: boto3 is not installed (only when building a client).
         CredentialsError: the credential chain found no credentials.
+        ProfileNotFoundError: ``AWS_PROFILE`` (or the session) names a missing profile.
+        InvalidEndpointError: a malformed or ambiguous endpoint (userinfo, backslash,
+            whitespace...), naming where it was configured.
         InsecureEndpointError: the resolved endpoint is ``http://`` to a remote host.
-        TransportError: no region, an unknown profile, or another configuration error.
+        TransportError: no region or another configuration error.
         ValueError: ``max_attempts``, ``timeout`` or ``max_pool_connections`` out of range.
     """
 
@@ -586,9 +601,14 @@ class AioBotocoreTransport(AsyncTransport):
         client: an entered aiobotocore (or aioboto3) CloudWatch client.
         wire_format: override the encoding the core measures in (default: derived from
             the client's protocol; aioboto3 15.5 pins botocore 1.40, which speaks query).
+        timeout: total seconds for one send (``asyncio.wait_for`` around the call, which
+            cancels it and closes its connection); past it :meth:`asend` returns
+            ``error_code="Timeout"`` (retried; the request may still have been
+            applied). ``None``: the client's own timeouts only.
 
     Raises:
         TypeError: ``client`` is not an async CloudWatch client.
+        ValueError: ``timeout`` is not a positive number.
     """
 
     def __init__(
@@ -640,7 +660,8 @@ class AioBotocoreTransport(AsyncTransport):
             region: the client's region (default: the standard configuration).
             endpoint_url: the client's endpoint (default: botocore's resolution).
             max_attempts: total HTTP attempts per send inside aiobotocore.
-            timeout: read timeout in seconds; the connect timeout is ``min(timeout, 5)``.
+            timeout: total seconds for one send, and the client's read timeout; the
+                connect timeout is ``min(timeout, 5)``.
             max_pool_connections: connection pool size.
             config: a ``botocore.config.Config``/``AioConfig`` merged over the defaults.
             allow_insecure_http: permit a plain ``http://`` endpoint on a non-loopback host.
@@ -651,6 +672,8 @@ class AioBotocoreTransport(AsyncTransport):
         Raises:
             MissingDependencyError: aiobotocore is not installed.
             CredentialsError: the credential chain found no credentials.
+            ProfileNotFoundError: the session's profile does not exist.
+            InvalidEndpointError: a malformed or ambiguous endpoint, naming its source.
             InsecureEndpointError: the resolved endpoint is ``http://`` to a remote host.
             TransportError: no region or another configuration error.
             TypeError: ``session`` is not an aiobotocore/aioboto3 session.

@@ -215,20 +215,41 @@ class HttpxTransport(Transport, AsyncTransport):
     :class:`~cwmetrics_core.SendOutcome` data; only ``asyncio.CancelledError``,
     ``KeyboardInterrupt`` and ``SystemExit`` propagate.
 
-    Region: ``region``, else the signer's region, else ``AWS_REGION``, else
-    ``AWS_DEFAULT_REGION``, else the region of botocore's default profile. Endpoint:
-    ``endpoint_url``, else ``AWS_ENDPOINT_URL_CLOUDWATCH``, else ``AWS_ENDPOINT_URL``
-    (both ignored when ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else
-    ``https://monitoring.<region>.amazonaws.com`` (``.amazonaws.com.cn`` in China).
-    The environment is read here, in the constructor.
+    The standard AWS configuration is read here, in the constructor, through botocore's
+    own loaders (a ``botocore.session.Session``), as a boto3 client would read it:
+
+    * Profile: ``AWS_PROFILE`` / ``AWS_DEFAULT_PROFILE``; a profile that no file defines
+      raises :class:`ProfileNotFoundError` at once.
+    * Region: ``region``, else the signer's region, else ``AWS_REGION``, else
+      botocore's (``AWS_DEFAULT_REGION``, the profile's ``region``).
+    * Endpoint: ``endpoint_url``, else botocore's configured endpoint
+      (``AWS_ENDPOINT_URL_CLOUDWATCH``, ``AWS_ENDPOINT_URL``, the profile's
+      ``[services]`` section, the profile's ``endpoint_url``; none of them when
+      ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`` or the profile's
+      ``ignore_configured_endpoint_urls``), else
+      ``https://monitoring.<region>.amazonaws.com`` (``.amazonaws.com.cn`` in China).
+      The endpoint is judged as the HTTP clients parse it (see
+      :func:`~cwmetrics_transports.check_endpoint`).
+    * CA bundle: ``AWS_CA_BUNDLE`` or the profile's ``ca_bundle``, when ``verify`` is
+      left at ``True``.
+
+    Without botocore installed only ``region``/``AWS_REGION`` and ``endpoint_url`` are
+    used (the ``httpx`` extra installs botocore).
+
+    JSON requests carry ``x-amzn-query-mode: true``, as botocore sends them to
+    CloudWatch, and JSON error names are reported as their query-protocol codes.
 
     Args:
         region: The signing region (and the default endpoint's region).
         endpoint_url: The CloudWatch endpoint, e.g. ``http://127.0.0.1:4566``.
-        signer: Who signs requests. Default: :class:`BotocoreSigner` when botocore is
-            installed, else :class:`StaticSigner` (environment credentials).
-        timeout: Seconds allowed for each of connect, write, read and waiting for a pooled
-            connection; ``None`` waits forever (not recommended).
+        signer: Who signs requests. Default: :class:`BotocoreSigner` (on the same
+            botocore session) when botocore is installed, else :class:`StaticSigner`
+            (environment credentials).
+        timeout: Total seconds for one send: waiting for a pooled connection, connect,
+            TLS, upload and the whole answer. A peer that trickles its answer cannot
+            stretch it. An expired send returns ``error_code="Timeout"`` (retried by
+            the core; the request may still have been applied, so delivery is
+            at-least-once). ``None`` waits forever (not recommended).
         gzip_threshold: Bodies longer than this many bytes are sent with
             ``Content-Encoding: gzip`` (``0``: compress every body); ``None`` never
             compresses.
@@ -237,17 +258,23 @@ class HttpxTransport(Transport, AsyncTransport):
         keepalive_expiry: Seconds an idle connection is kept for reuse. httpx's default is
             5 s; the default here outlives a 60 s flush interval so flushes reuse the
             TLS connection.
-        verify: Verify TLS certificates (``True``), or an ``ssl.SSLContext`` to verify with
-            (e.g. a private CA). ``False`` disables verification: never in production.
+        verify: Verify TLS certificates (``True``: with the configured CA bundle if any,
+            else the system's), or an ``ssl.SSLContext`` to verify with (e.g. a private
+            CA). ``False`` disables verification: never in production.
         client: An ``httpx.AsyncClient`` to use instead of creating one (its own
-            timeout, limits and TLS settings apply; it is not closed by :meth:`aclose`).
+            limits and TLS settings apply; it is not closed by :meth:`aclose`). The
+            total ``timeout`` still bounds each :meth:`asend`.
         sync_client: An ``httpx.Client`` to use for :meth:`send` (not closed by
-            :meth:`close`).
+            :meth:`close`); its own per-operation timeouts apply instead of the total
+            deadline.
 
     Raises:
         MissingDependencyError: httpx (or the default signer's package) is not installed.
-        TransportError: no region, a malformed region, or a malformed endpoint.
+        ProfileNotFoundError: ``AWS_PROFILE`` names a profile that does not exist.
+        InvalidEndpointError: a malformed or ambiguous endpoint (userinfo, backslash,
+            whitespace...), naming where it was configured.
         InsecureEndpointError: plain ``http://`` to a non-loopback host.
+        TransportError: no region, a malformed region, an unloadable CA bundle.
         CredentialsError: the default signer without botocore found no credentials.
     """
 
