@@ -69,6 +69,8 @@ class RawServer:
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
+        #: Set when a peer closed a connection while this server was still answering.
+        self.peer_closed = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -187,6 +189,8 @@ class RawServer:
                 else:
                     conn.sendall(_answer(self.error_status, self.error_body, self.error_headers))
         except (OSError, ssl.SSLError):
+            if not self._stop.is_set():
+                self.peer_closed.set()
             return
         finally:
             with contextlib.suppress(OSError):
