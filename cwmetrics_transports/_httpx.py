@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from cwmetrics_core import PutMetricDataRequest, SendOutcome, WireFormat
 from cwmetrics_core import __version__ as _core_version
 
-from ._awsconfig import config_variable, configured_endpoint
+from ._awsconfig import check_profile, config_variable, configured_endpoint
 from ._base import AsyncTransport, Transport
 from ._errors import CredentialsError, TransportError, check_endpoint, outcome_from_http, require
 from ._signers import BotocoreSigner, Signer, StaticSigner
@@ -308,6 +308,8 @@ class HttpxTransport(Transport, AsyncTransport):
         if keepalive_expiry < 0:
             raise TransportError(f"keepalive_expiry must be >= 0, got {keepalive_expiry!r}")
         session = _botocore_session()
+        if session is not None:
+            check_profile(session)  # a missing AWS_PROFILE fails here, whatever is passed
         self.signer: Signer = signer if signer is not None else _default_signer(session)
         self.region: str = _resolve_region(region, self.signer, session)
         self.endpoint_url: str = _resolve_endpoint(

@@ -159,6 +159,14 @@ def test_a_missing_aws_profile_fails_early_and_names_it(
     assert isinstance(raised.value, CredentialsError)
     assert raised.value.profile == "no-such-profile"
     assert "'no-such-profile'" in str(raised.value)
+    if kind == "httpx":  # even when nothing else would be read from the profile
+        import ssl
+
+        with pytest.raises(ProfileNotFoundError):
+            HttpxTransport(
+                region="us-east-1", endpoint_url="https://cw.example",
+                verify=ssl.create_default_context(),
+            )  # fmt: skip
 
 
 def _tls_files(tmp_path: Path) -> tuple[Path, Path]:
