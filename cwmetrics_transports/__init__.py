@@ -16,10 +16,13 @@ from ._dryrun import DryRunTransport
 from ._errors import (
     CredentialsError,
     InsecureEndpointError,
+    InvalidEndpointError,
     MissingDependencyError,
+    ProfileNotFoundError,
     TransportError,
     check_endpoint,
     outcome_from_http,
+    query_error_code,
 )
 from ._httpx import HttpxTransport
 from ._signers import AwsRequestsAuthSigner, BotocoreSigner, Signer, StaticSigner
@@ -40,12 +43,15 @@ __all__ = [
     "CredentialsError",
     "DryRunTransport",
     "InsecureEndpointError",
+    "InvalidEndpointError",
     "MissingDependencyError",
+    "ProfileNotFoundError",
     "ToThread",
     "Transport",
     "TransportError",
     "check_endpoint",
     "outcome_from_http",
+    "query_error_code",
 ]
 
 for _name in __all__:

@@ -13,14 +13,23 @@ import asyncio
 import inspect
 import re
 import sys
+import threading
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from cwmetrics_core import PutMetricDataRequest, SendOutcome, WireFormat
 
+from ._awsconfig import botocore_session_of, check_profile, configured_endpoint
 from ._base import AsyncTransport, ToThread, Transport
-from ._errors import CredentialsError, TransportError, check_endpoint, require
+from ._errors import (
+    CredentialsError,
+    ProfileNotFoundError,
+    TransportError,
+    check_endpoint,
+    query_error_code,
+    require,
+)
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -150,7 +159,10 @@ def _botocore_errors() -> SimpleNamespace | None:
 def outcome_from_exception(exc: BaseException) -> SendOutcome:
     """Classify an exception raised by an SDK ``put_metric_data`` call as data.
 
-    * ``ClientError``: the service's error code and HTTP status.
+    * ``ClientError``: the service's error code and HTTP status; a JSON error name
+      is reported as its query-protocol code (``MissingRequiredParameterException`` ->
+      ``MissingParameter``, see :func:`~cwmetrics_transports.query_error_code`), as
+      botocore does when the service sends ``x-amzn-query-error``.
     * ``ReadTimeoutError`` and builtin ``TimeoutError``: ``"Timeout"``.
     * ``NoCredentialsError``, ``PartialCredentialsError``, credential/token/SSO retrieval
       errors: ``"CredentialsError"``.
@@ -182,6 +194,7 @@ def outcome_from_exception(exc: BaseException) -> SendOutcome:
             code = error.get("Code")
             if not isinstance(code, str) or not code:
                 code = f"HttpError{status}" if status is not None else "ClientError"
+            code = query_error_code(code)
             message = error.get("Message") or str(exc)
             return SendOutcome(False, status, code, _sanitise(message))
         if isinstance(exc, errors.validation):
@@ -206,6 +219,20 @@ def _outcome_from_response(response: object) -> SendOutcome:
     return SendOutcome(True, status if isinstance(status, int) else None)
 
 
+def _check_timeout(timeout: object) -> None:
+    if not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
+def _expired(timeout: float | None) -> SendOutcome:
+    """A send that did not finish within its total deadline (retryable)."""
+    return SendOutcome(
+        False, None, "Timeout",
+        f"no complete answer within the send's total timeout of {timeout} s (the request "
+        "may still have been applied)",
+    )  # fmt: skip
+
+
 def _client_config(
     config_cls: Any,
     config: Config | None,
@@ -217,8 +244,7 @@ def _client_config(
     """Our client defaults as ``config_cls`` (Config or AioConfig), ``config`` merged over."""
     if type(max_attempts) is not int or max_attempts < 1:
         raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
-    if not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    _check_timeout(timeout)
     if type(max_pool_connections) is not int or max_pool_connections < 1:
         raise ValueError(f"max_pool_connections must be an int >= 1, got {max_pool_connections!r}")
     ours = config_cls(
@@ -246,8 +272,10 @@ _NO_CREDENTIALS = (
 
 
 def _construction_error(exc: Exception) -> TransportError:
-    from botocore.exceptions import NoRegionError
+    from botocore.exceptions import NoRegionError, ProfileNotFound
 
+    if isinstance(exc, ProfileNotFound):
+        return ProfileNotFoundError(str(getattr(exc, "kwargs", {}).get("profile")))
     if isinstance(exc, NoRegionError):
         return TransportError(
             "no AWS region configured: pass region=..., or set AWS_REGION / "
@@ -268,10 +296,35 @@ def _factory(session: Any, *names: str) -> Any:
     raise TypeError(f"expected an AWS SDK session, got {type(session).__name__}")
 
 
+def _check_endpoints(
+    session: Any, endpoint_url: str | None, config: Any, allow_insecure_http: bool
+) -> str | None:
+    """Judge the endpoint the client will use before it is built; returns the argument
+    checked (``None``: botocore resolves the configured or regional endpoint).
+
+    Raises:
+        ProfileNotFoundError: the session's profile does not exist.
+        InvalidEndpointError: the argument or the configured endpoint (environment,
+            profile, ``[services]`` section) is malformed or ambiguous.
+        InsecureEndpointError: it is plain ``http://`` to a non-loopback host.
+    """
+    if endpoint_url is not None:
+        return check_endpoint(
+            endpoint_url, allow_insecure_http=allow_insecure_http, source="endpoint_url="
+        )
+    ignore = getattr(config, "ignore_configured_endpoint_urls", None)
+    url, source = configured_endpoint(botocore_session_of(session), ignore=ignore)
+    if url is not None:
+        check_endpoint(url, allow_insecure_http=allow_insecure_http, source=source)
+    return None
+
+
 def _check_client_endpoint(client: Any, allow_insecure_http: bool) -> None:
     url = getattr(client.meta, "endpoint_url", None)
     if isinstance(url, str):
-        check_endpoint(url, allow_insecure_http=allow_insecure_http)
+        check_endpoint(
+            url, allow_insecure_http=allow_insecure_http, source="the client botocore built"
+        )
 
 
 def _is_async_client(client: object) -> bool:
@@ -324,13 +377,28 @@ def _import_boto3() -> Any:
     return Config
 
 
-def _build_client(session: Any, region: str | None, endpoint_url: str | None, config: Any) -> Any:
+def _boto3_session(session: Any) -> Any:
+    """``session``, or a new ``boto3.Session()``; its profile checked.
+
+    Raises:
+        ProfileNotFoundError: the profile (``AWS_PROFILE``) does not exist.
+    """
     import boto3
     from botocore.exceptions import BotoCoreError
 
     try:
         if session is None:
             session = boto3.Session()
+    except BotoCoreError as exc:
+        raise _construction_error(exc) from None
+    check_profile(botocore_session_of(session))
+    return session
+
+
+def _build_client(session: Any, region: str | None, endpoint_url: str | None, config: Any) -> Any:
+    from botocore.exceptions import BotoCoreError
+
+    try:
         if not _is_unsigned(config) and session.get_credentials() is None:
             raise CredentialsError(_NO_CREDENTIALS)
         factory = _factory(session, "client", "create_client")  # boto3 or botocore session
@@ -349,8 +417,19 @@ class Boto3Transport(Transport):
     and :meth:`close` leaves it open: it is yours. Without, a client is built now from
     the standard AWS configuration: the credential chain, the region from ``region`` or
     the environment/config file, ``AWS_ENDPOINT_URL_CLOUDWATCH``/``AWS_ENDPOINT_URL``
-    (honoured by botocore), with botocore's retries turned down to ``max_attempts``
-    in total, timeouts, and a connection pool; :meth:`close` closes it.
+    and the profile's ``endpoint_url``/``[services]`` section (honoured by botocore),
+    with botocore's retries turned down to ``max_attempts`` in total, timeouts, and a
+    connection pool; :meth:`close` closes it. Before the client is built, its endpoint
+    (from whichever source) is judged as urllib3 will parse it
+    (:func:`~cwmetrics_transports.check_endpoint`).
+
+    Every send, with a built or a given client, ends within ``timeout`` seconds in
+    total: the call runs in a daemon worker thread and :meth:`send` waits for it at
+    most ``timeout``; past that it returns ``error_code="Timeout"`` (retried by the
+    core; the request may still have been applied: delivery is at-least-once). The
+    abandoned call ends by itself (botocore's own read timeout); while
+    ``max_pool_connections`` of them are still running, sends fail at once with
+    ``NetworkError`` instead of starting more.
 
     Args:
         client: an existing boto3/botocore CloudWatch client, or None to build one.
@@ -360,9 +439,10 @@ class Boto3Transport(Transport):
         session: a ``boto3.Session`` or ``botocore.session.Session`` to build the client
             from (default: ``boto3.Session()``, reading the environment now).
         max_attempts: total HTTP attempts per send inside botocore (1: the core retries).
-        timeout: seconds to wait for a response (read timeout); the connect timeout is
-            ``min(timeout, 5)``.
-        max_pool_connections: connection pool size of the built client.
+        timeout: total seconds for one send; also the built client's read timeout (the
+            connect timeout is ``min(timeout, 5)``).
+        max_pool_connections: connection pool size of the built client, and the
+            number of abandoned (timed-out) calls allowed to run on.
         config: a ``botocore.config.Config`` merged over the defaults above (its values
             win, including ``retries``).
         allow_insecure_http: permit a plain ``http://`` endpoint on a non-loopback host.
@@ -374,8 +454,11 @@ class Boto3Transport(Transport):
             options that only apply to a built client.
         MissingDependencyError: boto3 is not installed (only when building a client).
         CredentialsError: the credential chain found no credentials.
+        ProfileNotFoundError: ``AWS_PROFILE`` (or the session) names a missing profile.
+        InvalidEndpointError: a malformed or ambiguous endpoint (userinfo, backslash,
+            whitespace...), naming where it was configured.
         InsecureEndpointError: the resolved endpoint is ``http://`` to a remote host.
-        TransportError: no region, an unknown profile, or another configuration error.
+        TransportError: no region or another configuration error.
         ValueError: ``max_attempts``, ``timeout`` or ``max_pool_connections`` out of range.
     """
 
@@ -394,6 +477,11 @@ class Boto3Transport(Transport):
         wire_format: WireFormat | None = None,
     ) -> None:
         self._closed = False
+        _check_timeout(timeout)
+        self.timeout = float(timeout)
+        self._stuck_lock = threading.Lock()
+        self._stuck = 0
+        self._max_stuck = max_pool_connections if type(max_pool_connections) is int else 10
         if client is not None:
             if (region, endpoint_url, session, config) != (None, None, None, None):
                 raise TypeError(
@@ -413,8 +501,8 @@ class Boto3Transport(Transport):
             merged = _client_config(
                 _import_boto3(), config, max_attempts, timeout, max_pool_connections
             )
-            if endpoint_url is not None:
-                endpoint_url = check_endpoint(endpoint_url, allow_insecure_http=allow_insecure_http)
+            session = _boto3_session(session)
+            endpoint_url = _check_endpoints(session, endpoint_url, merged, allow_insecure_http)
             self._client = _build_client(session, region, endpoint_url, merged)
             self._owns_client = True
             try:
@@ -442,11 +530,44 @@ class Boto3Transport(Transport):
             ``ok=True`` with the HTTP status, or the failure classified by
             :func:`outcome_from_exception`.
         """
-        try:
-            response = self._client.put_metric_data(**request.params)
-        except Exception as exc:  # noqa: BLE001 - every failure is data for the core
-            return _scrub_client_secrets(outcome_from_exception(exc), self._client)
-        return _outcome_from_response(response)
+        with self._stuck_lock:
+            stuck = self._stuck
+        if stuck >= self._max_stuck:
+            return SendOutcome(
+                False, None, "NetworkError",
+                f"{stuck} earlier sends are still waiting for the endpoint past their "
+                "deadline; not sending more until they end",
+            )  # fmt: skip
+        done = threading.Event()
+        result: list[SendOutcome] = []
+        raised: list[BaseException] = []
+        abandoned = [False]
+
+        def work() -> None:
+            try:
+                response = self._client.put_metric_data(**request.params)
+            except Exception as exc:  # noqa: BLE001 - every failure is data for the core
+                result.append(_scrub_client_secrets(outcome_from_exception(exc), self._client))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                raised.append(exc)
+            else:
+                result.append(_outcome_from_response(response))
+            finally:
+                with self._stuck_lock:
+                    done.set()
+                    if abandoned[0]:
+                        self._stuck -= 1
+
+        threading.Thread(target=work, name="cwmetrics-boto3-send", daemon=True).start()
+        if not done.wait(self.timeout):
+            with self._stuck_lock:
+                if not done.is_set():
+                    abandoned[0] = True
+                    self._stuck += 1
+                    return _expired(self.timeout)
+        if raised:
+            raise raised[0]
+        return result[0]
 
     def close(self) -> None:
         """Close the client if this transport built it (idempotent)."""
@@ -480,12 +601,26 @@ class AioBotocoreTransport(AsyncTransport):
         client: an entered aiobotocore (or aioboto3) CloudWatch client.
         wire_format: override the encoding the core measures in (default: derived from
             the client's protocol; aioboto3 15.5 pins botocore 1.40, which speaks query).
+        timeout: total seconds for one send (``asyncio.wait_for`` around the call, which
+            cancels it and closes its connection); past it :meth:`asend` returns
+            ``error_code="Timeout"`` (retried; the request may still have been
+            applied). ``None``: the client's own timeouts only.
 
     Raises:
         TypeError: ``client`` is not an async CloudWatch client.
+        ValueError: ``timeout`` is not a positive number.
     """
 
-    def __init__(self, client: Any, *, wire_format: WireFormat | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        wire_format: WireFormat | None = None,
+        timeout: float | None = _DEFAULT_TIMEOUT,
+    ) -> None:
+        if timeout is not None:
+            _check_timeout(timeout)
+        self.timeout = None if timeout is None else float(timeout)
         if not _is_async_client(client):
             raise (
                 TypeError("a sync boto3/botocore client needs Boto3Transport (or ToThread)")
@@ -525,7 +660,8 @@ class AioBotocoreTransport(AsyncTransport):
             region: the client's region (default: the standard configuration).
             endpoint_url: the client's endpoint (default: botocore's resolution).
             max_attempts: total HTTP attempts per send inside aiobotocore.
-            timeout: read timeout in seconds; the connect timeout is ``min(timeout, 5)``.
+            timeout: total seconds for one send, and the client's read timeout; the
+                connect timeout is ``min(timeout, 5)``.
             max_pool_connections: connection pool size.
             config: a ``botocore.config.Config``/``AioConfig`` merged over the defaults.
             allow_insecure_http: permit a plain ``http://`` endpoint on a non-loopback host.
@@ -536,6 +672,8 @@ class AioBotocoreTransport(AsyncTransport):
         Raises:
             MissingDependencyError: aiobotocore is not installed.
             CredentialsError: the credential chain found no credentials.
+            ProfileNotFoundError: the session's profile does not exist.
+            InvalidEndpointError: a malformed or ambiguous endpoint, naming its source.
             InsecureEndpointError: the resolved endpoint is ``http://`` to a remote host.
             TransportError: no region or another configuration error.
             TypeError: ``session`` is not an aiobotocore/aioboto3 session.
@@ -553,10 +691,12 @@ class AioBotocoreTransport(AsyncTransport):
             AioConfig, config, max_attempts, timeout, max_pool_connections,
             warm_up_loader_caches=True,
         )  # fmt: skip
-        if endpoint_url is not None:
-            endpoint_url = check_endpoint(endpoint_url, allow_insecure_http=allow_insecure_http)
         if session is None:
             session = get_session()
+        try:
+            endpoint_url = _check_endpoints(session, endpoint_url, merged, allow_insecure_http)
+        except BotoCoreError as exc:
+            raise _construction_error(exc) from None
         factory = _factory(session, "create_client", "client")  # aiobotocore or aioboto3
         try:
             if not _is_unsigned(merged):
@@ -571,7 +711,7 @@ class AioBotocoreTransport(AsyncTransport):
             client = await context.__aenter__()
         except BotoCoreError as exc:
             raise _construction_error(exc) from None
-        transport = cls(client)
+        transport = cls(client, timeout=timeout)
         transport._context = context
         try:
             _check_client_endpoint(client, allow_insecure_http)
@@ -599,7 +739,13 @@ class AioBotocoreTransport(AsyncTransport):
             :func:`outcome_from_exception`.
         """
         try:
-            response = await self._client.put_metric_data(**request.params)
+            call = self._client.put_metric_data(**request.params)
+            if self.timeout is None:
+                response = await call
+            else:
+                response = await asyncio.wait_for(call, self.timeout)
+        except asyncio.TimeoutError:
+            return _expired(self.timeout)
         except Exception as exc:  # noqa: BLE001 - every failure is data for the core
             return _scrub_client_secrets(outcome_from_exception(exc), self._client)
         return _outcome_from_response(response)

@@ -18,12 +18,13 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cwmetrics_core import PutMetricDataRequest, SendOutcome, WireFormat
 from cwmetrics_core import __version__ as _core_version
 
+from ._awsconfig import check_profile, config_variable, configured_endpoint
 from ._base import AsyncTransport, Transport
 from ._errors import CredentialsError, TransportError, check_endpoint, outcome_from_http, require
 from ._signers import BotocoreSigner, Signer, StaticSigner
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     import ssl
 
     import httpx
+
+    from ._deadline import Deadline
 
 __all__ = ["HttpxTransport", "USER_AGENT", "SERVICE"]
 
@@ -47,42 +50,79 @@ _REDACTED = "<redacted>"
 #: Bodies at least this large are compressed in a worker thread on the async path.
 _OFFLOAD_BYTES = 128 * 1024
 _CLOSED = SendOutcome(ok=False, error_code="TransportClosed", message="transport is closed")
+#: The header botocore sends with AWS JSON requests to a query-compatible service
+#: (CloudWatch): the service then reports query-protocol error codes.
+_QUERY_MODE = ("x-amzn-query-mode", "true")
+_JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
+
+
+def _expired(timeout: float | None) -> SendOutcome:
+    return SendOutcome(
+        ok=False,
+        error_code="Timeout",
+        message=f"no complete answer within the send's total timeout of {timeout} s "
+        "(the request may still have been applied)",
+    )
 
 
 def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def _default_signer() -> Signer:
+def _botocore_session() -> Any:
+    """A new ``botocore.session.Session`` (the standard configuration), or ``None``
+    when botocore is not installed."""
     try:
-        import botocore  # noqa: F401
+        import botocore.session
     except ImportError:
-        return StaticSigner()
-    return BotocoreSigner()
+        return None
+    return botocore.session.Session()
 
 
-def _resolve_region(region: str | None, signer: Signer) -> str:
-    found = (
-        region
-        or signer.region
-        or _env("AWS_REGION")
-        or _env("AWS_DEFAULT_REGION")
-        or signer.configured_region()
-    )
-    if not found:
-        try:
-            import botocore.session
-        except ImportError:
-            pass
-        else:
-            try:
-                configured = botocore.session.Session().get_config_variable("region")
-            except Exception:  # noqa: BLE001 - e.g. AWS_PROFILE names a missing profile
-                configured = None
-            found = configured if isinstance(configured, str) else None
+def _default_signer(session: Any) -> Signer:
+    return StaticSigner() if session is None else BotocoreSigner(session)
+
+
+def _environment_proxy(url: str) -> str | None:
+    """The proxy the environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) sets for ``url``."""
+    import urllib.request
+
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass_environment(parts.hostname or ""):  # type: ignore[attr-defined]
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(parts.scheme) or proxies.get("all") or None
+
+
+def _deadline_client(
+    timeout: httpx.Timeout,
+    limits: httpx.Limits,
+    verify: bool | ssl.SSLContext,
+    url: str,
+    deadline: Deadline,
+) -> httpx.Client:
+    """An ``httpx.Client`` whose sockets honour the per-thread total ``deadline``."""
+    import httpx
+
+    from ._deadline import DeadlineBackend
+
+    transport = httpx.HTTPTransport(verify=verify, limits=limits, proxy=_environment_proxy(url))
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is None:  # pragma: no cover - guards an httpx/httpcore layout change
+        raise TransportError("this httpx/httpcore version has no pluggable network backend")
+    pool._network_backend = DeadlineBackend(deadline, backend)  # type: ignore[union-attr]
+    return httpx.Client(timeout=timeout, transport=transport)
+
+
+def _resolve_region(region: str | None, signer: Signer, session: Any) -> str:
+    found = region or signer.region or _env("AWS_REGION") or signer.configured_region()
+    if not found and session is not None:
+        configured = config_variable(session, "region")  # AWS_DEFAULT_REGION, profile
+        found = configured if isinstance(configured, str) and configured else None
     if not found:
         raise TransportError(
-            "no AWS region: pass region=..., set AWS_REGION or AWS_DEFAULT_REGION, or "
+            "no AWS region: pass region=..., set AWS_DEFAULT_REGION (or AWS_REGION), or "
             "configure a region in your AWS profile"
         )
     if not _REGION.fullmatch(found):
@@ -90,15 +130,41 @@ def _resolve_region(region: str | None, signer: Signer) -> str:
     return found
 
 
-def _resolve_endpoint(endpoint_url: str | None, region: str) -> str:
-    if endpoint_url:
-        return endpoint_url
-    if (_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() != "true":
-        from_env = _env("AWS_ENDPOINT_URL_CLOUDWATCH") or _env("AWS_ENDPOINT_URL")
-        if from_env:
-            return from_env
+def _resolve_endpoint(
+    endpoint_url: str | None, region: str, session: Any, allow_insecure_http: bool
+) -> str:
+    """The checked endpoint: the argument, else the configured one, else the regional."""
+    if endpoint_url is not None:
+        return check_endpoint(
+            endpoint_url, allow_insecure_http=allow_insecure_http, source="endpoint_url="
+        )
+    if session is not None:
+        configured, source = configured_endpoint(session)
+        if configured:
+            return check_endpoint(
+                configured, allow_insecure_http=allow_insecure_http, source=source
+            )
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"https://{SERVICE}.{region}.{suffix}"
+
+
+def _resolve_verify(verify: bool | ssl.SSLContext, session: Any) -> bool | ssl.SSLContext:
+    """``verify``, or a context trusting the configured CA bundle (``AWS_CA_BUNDLE``,
+    the profile's ``ca_bundle``) when ``verify`` is left at ``True``."""
+    if verify is not True or session is None:
+        return verify
+    bundle = config_variable(session, "ca_bundle")
+    if not bundle:
+        return verify
+    import ssl
+
+    try:
+        return ssl.create_default_context(cafile=os.path.expanduser(str(bundle)))
+    except (OSError, ssl.SSLError) as exc:
+        raise TransportError(
+            f"cannot load the CA bundle {bundle!r} (AWS_CA_BUNDLE or the profile's "
+            f"ca_bundle): {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _gzip(body: bytes) -> bytes:
@@ -149,20 +215,41 @@ class HttpxTransport(Transport, AsyncTransport):
     :class:`~cwmetrics_core.SendOutcome` data; only ``asyncio.CancelledError``,
     ``KeyboardInterrupt`` and ``SystemExit`` propagate.
 
-    Region: ``region``, else the signer's region, else ``AWS_REGION``, else
-    ``AWS_DEFAULT_REGION``, else the region of botocore's default profile. Endpoint:
-    ``endpoint_url``, else ``AWS_ENDPOINT_URL_CLOUDWATCH``, else ``AWS_ENDPOINT_URL``
-    (both ignored when ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else
-    ``https://monitoring.<region>.amazonaws.com`` (``.amazonaws.com.cn`` in China).
-    The environment is read here, in the constructor.
+    The standard AWS configuration is read here, in the constructor, through botocore's
+    own loaders (a ``botocore.session.Session``), as a boto3 client would read it:
+
+    * Profile: ``AWS_PROFILE`` / ``AWS_DEFAULT_PROFILE``; a profile that no file defines
+      raises :class:`ProfileNotFoundError` at once.
+    * Region: ``region``, else the signer's region, else ``AWS_REGION``, else
+      botocore's (``AWS_DEFAULT_REGION``, the profile's ``region``).
+    * Endpoint: ``endpoint_url``, else botocore's configured endpoint
+      (``AWS_ENDPOINT_URL_CLOUDWATCH``, ``AWS_ENDPOINT_URL``, the profile's
+      ``[services]`` section, the profile's ``endpoint_url``; none of them when
+      ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`` or the profile's
+      ``ignore_configured_endpoint_urls``), else
+      ``https://monitoring.<region>.amazonaws.com`` (``.amazonaws.com.cn`` in China).
+      The endpoint is judged as the HTTP clients parse it (see
+      :func:`~cwmetrics_transports.check_endpoint`).
+    * CA bundle: ``AWS_CA_BUNDLE`` or the profile's ``ca_bundle``, when ``verify`` is
+      left at ``True``.
+
+    Without botocore installed only ``region``/``AWS_REGION`` and ``endpoint_url`` are
+    used (the ``httpx`` extra installs botocore).
+
+    JSON requests carry ``x-amzn-query-mode: true``, as botocore sends them to
+    CloudWatch, and JSON error names are reported as their query-protocol codes.
 
     Args:
         region: The signing region (and the default endpoint's region).
         endpoint_url: The CloudWatch endpoint, e.g. ``http://127.0.0.1:4566``.
-        signer: Who signs requests. Default: :class:`BotocoreSigner` when botocore is
-            installed, else :class:`StaticSigner` (environment credentials).
-        timeout: Seconds allowed for each of connect, write, read and waiting for a pooled
-            connection; ``None`` waits forever (not recommended).
+        signer: Who signs requests. Default: :class:`BotocoreSigner` (on the same
+            botocore session) when botocore is installed, else :class:`StaticSigner`
+            (environment credentials).
+        timeout: Total seconds for one send: waiting for a pooled connection, connect,
+            TLS, upload and the whole answer. A peer that trickles its answer cannot
+            stretch it. An expired send returns ``error_code="Timeout"`` (retried by
+            the core; the request may still have been applied, so delivery is
+            at-least-once). ``None`` waits forever (not recommended).
         gzip_threshold: Bodies longer than this many bytes are sent with
             ``Content-Encoding: gzip`` (``0``: compress every body); ``None`` never
             compresses.
@@ -171,17 +258,23 @@ class HttpxTransport(Transport, AsyncTransport):
         keepalive_expiry: Seconds an idle connection is kept for reuse. httpx's default is
             5 s; the default here outlives a 60 s flush interval so flushes reuse the
             TLS connection.
-        verify: Verify TLS certificates (``True``), or an ``ssl.SSLContext`` to verify with
-            (e.g. a private CA). ``False`` disables verification: never in production.
+        verify: Verify TLS certificates (``True``: with the configured CA bundle if any,
+            else the system's), or an ``ssl.SSLContext`` to verify with (e.g. a private
+            CA). ``False`` disables verification: never in production.
         client: An ``httpx.AsyncClient`` to use instead of creating one (its own
-            timeout, limits and TLS settings apply; it is not closed by :meth:`aclose`).
+            limits and TLS settings apply; it is not closed by :meth:`aclose`). The
+            total ``timeout`` still bounds each :meth:`asend`.
         sync_client: An ``httpx.Client`` to use for :meth:`send` (not closed by
-            :meth:`close`).
+            :meth:`close`); its own per-operation timeouts apply instead of the total
+            deadline.
 
     Raises:
         MissingDependencyError: httpx (or the default signer's package) is not installed.
-        TransportError: no region, a malformed region, or a malformed endpoint.
+        ProfileNotFoundError: ``AWS_PROFILE`` names a profile that does not exist.
+        InvalidEndpointError: a malformed or ambiguous endpoint (userinfo, backslash,
+            whitespace...), naming where it was configured.
         InsecureEndpointError: plain ``http://`` to a non-loopback host.
+        TransportError: no region, a malformed region, an unloadable CA bundle.
         CredentialsError: the default signer without botocore found no credentials.
     """
 
@@ -214,10 +307,13 @@ class HttpxTransport(Transport, AsyncTransport):
             raise TransportError(f"max_connections must be >= 1, got {max_connections!r}")
         if keepalive_expiry < 0:
             raise TransportError(f"keepalive_expiry must be >= 0, got {keepalive_expiry!r}")
-        self.signer: Signer = signer if signer is not None else _default_signer()
-        self.region: str = _resolve_region(region, self.signer)
-        self.endpoint_url: str = check_endpoint(
-            _resolve_endpoint(endpoint_url, self.region), allow_insecure_http=allow_insecure_http
+        session = _botocore_session()
+        if session is not None:
+            check_profile(session)  # a missing AWS_PROFILE fails here, whatever is passed
+        self.signer: Signer = signer if signer is not None else _default_signer(session)
+        self.region: str = _resolve_region(region, self.signer, session)
+        self.endpoint_url: str = _resolve_endpoint(
+            endpoint_url, self.region, session, allow_insecure_http
         )
         has_path = bool(urlsplit(self.endpoint_url).path)
         self._url = self.endpoint_url if has_path else self.endpoint_url + "/"
@@ -229,7 +325,7 @@ class HttpxTransport(Transport, AsyncTransport):
             max_keepalive_connections=max_connections,
             keepalive_expiry=keepalive_expiry,
         )
-        self._verify = verify
+        self._verify = _resolve_verify(verify, session)
         self._client = client
         self._sync_client = sync_client
         self._owns_client = client is None
@@ -237,6 +333,9 @@ class HttpxTransport(Transport, AsyncTransport):
         self._owns_sync_client = sync_client is None
         self._lock = threading.Lock()
         self._closed = False
+        from ._deadline import Deadline
+
+        self._deadline = Deadline()
 
     # ------------------------------------------------------------------ clients
 
@@ -261,12 +360,10 @@ class HttpxTransport(Transport, AsyncTransport):
         return self._client
 
     def _blocking_client(self) -> httpx.Client:
-        import httpx
-
         with self._lock:
             if self._sync_client is None:
-                self._sync_client = httpx.Client(
-                    timeout=self._timeout, limits=self._limits, verify=self._verify
+                self._sync_client = _deadline_client(
+                    self._timeout, self._limits, self._verify, self._url, self._deadline
                 )
             return self._sync_client
 
@@ -285,6 +382,8 @@ class HttpxTransport(Transport, AsyncTransport):
     ) -> tuple[httpx.Request, dict[str, str], str]:
         """Builds the unsigned request; returns it, the headers to sign and the date."""
         headers = dict(request.headers)
+        if headers.get("Content-Type") == _JSON_CONTENT_TYPE:
+            headers[_QUERY_MODE[0]] = _QUERY_MODE[1]
         headers["User-Agent"] = USER_AGENT
         if compressed:
             headers["Content-Encoding"] = "gzip"
@@ -327,21 +426,38 @@ class HttpxTransport(Transport, AsyncTransport):
     # ------------------------------------------------------------------ sending
 
     async def asend(self, request: PutMetricDataRequest) -> SendOutcome:
-        """Sends one request with the async client.
+        """Sends one request with the async client, within :attr:`timeout` in total.
 
         Signing credentials are resolved or refreshed in a worker thread when that needs
-        I/O; everything else runs on the event loop without blocking it.
+        I/O; everything else runs on the event loop without blocking it. The whole send
+        (pool wait, connect, TLS, upload, the answer's headers and body) is cancelled
+        when ``timeout`` seconds have passed, whatever the peer trickles.
 
         Args:
             request: The request the core handed out.
 
         Returns:
-            What happened; never raises for a failed delivery.
+            What happened; never raises for a failed delivery. A send past its deadline
+            returns ``error_code="Timeout"`` (retryable; it may still have been applied).
         """
         if self._closed:
             return _CLOSED
         try:
+            # Building the client (CA bundle loading) is not part of the send's time.
             client = await self._async_client()
+        except Exception as exc:  # noqa: BLE001 - failures are data, never raised
+            return self._fail(request, exc)
+        if self.timeout is None:
+            return await self._asend(client, request)
+        try:
+            return await asyncio.wait_for(self._asend(client, request), self.timeout)
+        except asyncio.TimeoutError:
+            outcome = _expired(self.timeout)
+            self._log(request, outcome)
+            return outcome
+
+    async def _asend(self, client: httpx.AsyncClient, request: PutMetricDataRequest) -> SendOutcome:
+        try:
             body = request.body
             compressed = self._compresses(body)
             if compressed:
@@ -369,16 +485,31 @@ class HttpxTransport(Transport, AsyncTransport):
     def send(self, request: PutMetricDataRequest) -> SendOutcome:
         """Sends one request with the sync client (blocks the calling thread).
 
+        With the client this transport creates, every connect, TLS handshake, read and
+        write waits at most for the time left of :attr:`timeout` (counted from the call),
+        so the send returns within ``timeout`` in total even when the peer trickles its
+        answer; the connection is then closed. (A ``sync_client=`` of yours keeps its
+        own, per-operation, timeouts.)
+
         Args:
             request: The request the core handed out.
 
         Returns:
-            What happened; never raises for a failed delivery.
+            What happened; never raises for a failed delivery. A send past its deadline
+            returns ``error_code="Timeout"`` (retryable; it may still have been applied).
         """
         if self._closed:
             return _CLOSED
         try:
+            # Building the client (CA bundle loading) is not part of the send's time.
             client = self._blocking_client()
+        except Exception as exc:  # noqa: BLE001 - failures are data, never raised
+            return self._fail(request, exc)
+        deadline = self._deadline
+        if self.timeout is not None:
+            deadline.total = self.timeout
+            deadline.at = time.monotonic() + self.timeout
+        try:
             compressed = self._compresses(request.body)
             body = _gzip(request.body) if compressed else request.body
             http_request, to_sign, amz_date = self._build(client, request, body, compressed)
@@ -395,6 +526,8 @@ class HttpxTransport(Transport, AsyncTransport):
             response = client.send(http_request)
         except Exception as exc:  # noqa: BLE001 - failures are data, never raised
             return self._fail(request, exc)
+        finally:
+            deadline.at = None
         return self._finish(request, response, _secrets_of(added))
 
     # ------------------------------------------------------------------ closing

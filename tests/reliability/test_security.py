@@ -78,14 +78,14 @@ def secret_transport(kind: str, cw: LocalCloudWatch, signatures: list[str]) -> A
     if kind == "httpx":
         signer = SpySigner()
         signer.signatures = signatures
-        return HttpxTransport(region=cw.region, endpoint_url=cw.url, signer=signer, timeout=0.5)
+        return HttpxTransport(region=cw.region, endpoint_url=cw.url, signer=signer, timeout=2)
     import boto3
 
     session = boto3.Session(
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET, aws_session_token=TOKEN,
         region_name=cw.region,
     )  # fmt: skip
-    transport = Boto3Transport(endpoint_url=cw.url, region=cw.region, timeout=0.5, session=session)
+    transport = Boto3Transport(endpoint_url=cw.url, region=cw.region, timeout=2, session=session)
 
     def keep(request: Any, **kwargs: Any) -> None:
         authorization = request.headers["Authorization"]
@@ -207,7 +207,7 @@ def test_tls_verification_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> N
     and host names (nothing is sent: building the clients does no I/O)."""
     import boto3
 
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_PROFILE"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_PROFILE", "AWS_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     httpx_transport = HttpxTransport(region="eu-west-1", signer=StaticSigner(ACCESS_KEY, SECRET))
     assert httpx_transport.endpoint_url == "https://monitoring.eu-west-1.amazonaws.com"
@@ -303,3 +303,246 @@ def test_data_goes_to_the_configured_endpoint_only(
     assert cw.stats().put_requests == stats.core.requests_sent + stats.core.send_failures
     assert stats.core.send_failures == 3
     assert_accounted(cw, stats, workload.recorded, ns)
+
+
+# ---------------------------------------------------------------------------- endpoint guard
+
+#: URLs the guard must refuse: each is read differently by urllib.parse, urllib3 (under
+#: botocore) or httpx, hides a host in userinfo, or names loopback in a spelling that
+#: resolvers disagree on. ``{port}`` is a real listener's port; ``evil.invalid`` can
+#: never resolve (RFC 2606), and the watch below proves it is never even looked up.
+REFUSED_URLS = [
+    "http://evil.invalid\\@127.0.0.1:{port}/",  # urllib3: evil.invalid; urlsplit: loopback
+    "http://127.0.0.1:{port}\\@evil.invalid/",
+    "http://evil.invalid@127.0.0.1:{port}/",
+    "http://127.0.0.1:{port}@evil.invalid/",
+    "http://user:secret@127.0.0.1:{port}/",
+    "http://evil.invalid#@127.0.0.1:{port}/",
+    "http://evil.invalid?@127.0.0.1:{port}/",
+    "http://127.0.0.1 .evil.invalid:{port}/",
+    "http://127.0.0.1\t:{port}/",
+    "http://127.0.0.1:{port}/\r\nHost: evil.invalid",
+    " http://127.0.0.1:{port}/",
+    "http://127.0.0.1%2f@evil.invalid:{port}/",
+    "http://127.0.0.1%2eevil.invalid:{port}/",
+    "http://127.0.0.1.evil.invalid:{port}/",
+    "http://localhost.evil.invalid:{port}/",
+    "http://127.1:{port}/",
+    "http://0x7f.0.0.1:{port}/",
+    "http://2130706433:{port}/",
+    "http://127.000.000.001:{port}/",
+    "http://[::ffff:127.0.0.1]:{port}/",
+    "http://[evil.invalid]:{port}/",
+    "http://127.0.0.1:{port}:80/",
+    "http://127.0.0.1:99999/",
+    "http://\uff4cocalhost:{port}/",  # fullwidth l: NFKC-normalised to localhost by some
+    "ftp://127.0.0.1:{port}/",
+]
+#: Spellings the guard accepts; each must reach the listener on 127.0.0.1 and nothing else.
+ACCEPTED_URLS = [
+    "http://127.0.0.1:{port}",
+    "HTTP://127.0.0.1:{port}/",
+    "http://LocalHost:{port}/",
+    "http://127.0.0.1:{port}/prefix/",
+]
+GUARDED = ("httpx", "boto3", "aiobotocore")
+
+
+class _Watch:
+    """Records every ``socket.connect`` and ``getaddrinfo`` while installed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.peers: list[Any] = []
+        self.lookups: list[Any] = []
+        connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+        def watched_connect(sock: socket.socket, address: Any) -> Any:
+            self.peers.append(address[:2] if isinstance(address, tuple) else address)
+            return connect(sock, address)
+
+        def watched_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            self.lookups.append(host)
+            return getaddrinfo(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket.socket, "connect", watched_connect)
+        monkeypatch.setattr(socket, "getaddrinfo", watched_getaddrinfo)
+
+
+@pytest.fixture
+def aws_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    """Empty AWS config/credentials files, keys in the environment, no endpoint set."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CA_BUNDLE",
+                 "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+                 "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY",
+                 "all_proxy"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return config
+
+
+def _build(kind: str, endpoint_url: str | None) -> Any:
+    """A transport of ``kind`` from the standard configuration (+ ``endpoint_url``)."""
+    import asyncio
+
+    from cwmetrics_transports import AioBotocoreTransport
+
+    if kind == "httpx":
+        return HttpxTransport(endpoint_url=endpoint_url, timeout=2)
+    if kind == "boto3":
+        return Boto3Transport(endpoint_url=endpoint_url, timeout=2)
+
+    async def create() -> Any:
+        transport = await AioBotocoreTransport.create(endpoint_url=endpoint_url, timeout=2)
+        await transport.aclose()
+        return transport
+
+    return asyncio.run(create())
+
+
+@pytest.mark.parametrize("kind", GUARDED)
+@pytest.mark.parametrize("template", REFUSED_URLS)
+def test_tricky_endpoint_urls_are_refused_before_any_connection(
+    monkeypatch: pytest.MonkeyPatch, aws_files: Any, kind: str, template: str
+) -> None:
+    """Each URL of the table is refused with ``InvalidEndpointError`` (a ``ValueError``;
+    ``InsecureEndpointError`` is one) when the transport is built: nothing is resolved
+    or connected to, so a host hidden from the guard is never contacted."""
+    from cwmetrics_transports import InvalidEndpointError
+
+    with socket.socket() as probe:  # a real free port, though nothing may connect to it
+        probe.bind(("127.0.0.1", 0))
+        url = template.format(port=probe.getsockname()[1])
+        watch = _Watch(monkeypatch)
+        with pytest.raises(InvalidEndpointError) as raised:
+            _build(kind, url)
+        monkeypatch.undo()
+    assert (watch.peers, watch.lookups) == ([], [])
+    assert isinstance(raised.value, ValueError)
+    assert "endpoint_url=" in str(raised.value)
+    assert "secret" not in str(raised.value)  # userinfo is redacted
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode"),
+    [("httpx", "sync"), ("httpx", "async"), ("boto3", "sync"), ("aiobotocore", "async")],
+)
+@pytest.mark.parametrize("template", ACCEPTED_URLS)
+def test_accepted_endpoint_spellings_connect_exactly_where_judged(
+    monkeypatch: pytest.MonkeyPatch, aws_files: Any, kind: str, template: str, mode: str
+) -> None:
+    """Every spelling the guard accepts as loopback reaches the real listener on
+    127.0.0.1 (the request arrives there, at the URL's path), and no socket of the send
+    goes anywhere else."""
+    import asyncio
+
+    from tests.transports.rawserver import RawServer
+
+    with RawServer("ok") as server:
+        url = template.format(port=server.port)
+        watch = _Watch(monkeypatch)
+        if kind == "aiobotocore":
+            from cwmetrics_transports import AioBotocoreTransport
+
+            async def send_aio() -> Any:
+                transport = await AioBotocoreTransport.create(endpoint_url=url, timeout=5)
+                try:
+                    return await transport.asend(_core_request(transport.wire_format))
+                finally:
+                    await transport.aclose()
+
+            outcome = asyncio.run(send_aio())
+        else:
+            transport = HttpxTransport(endpoint_url=url, timeout=5) if kind == "httpx" else (
+                Boto3Transport(endpoint_url=url, timeout=5))  # fmt: skip
+            request = _core_request(transport.wire_format)
+            if mode == "sync":
+                outcome = transport.send(request)
+                transport.close()
+            else:
+
+                async def send_async() -> Any:
+                    try:
+                        return await transport.asend(request)
+                    finally:
+                        await transport.aclose()
+
+                outcome = asyncio.run(send_async())
+        monkeypatch.undo()
+    assert outcome.ok, outcome
+    assert len(server.received) == 1
+    expected_path = "/prefix" if "/prefix" in template else "/"  # trailing "/" dropped
+    assert server.received[0].target == expected_path
+    assert watch.peers and all(
+        peer[1] == server.port and peer[0] in ("127.0.0.1", "::1") for peer in watch.peers
+    ), watch.peers
+    names = {h.decode() if isinstance(h, bytes) else str(h) for h in watch.lookups}
+    assert {n.lower() for n in names} <= {"127.0.0.1", "localhost"}, watch.lookups
+
+
+def _core_request(wire_format: Any) -> Any:
+    from cwmetrics_core import CoreConfig, MetricKey, MetricsCore
+
+    now = time.time()
+    core = MetricsCore(CoreConfig(wire_format=wire_format), now=now)
+    core.record_value(MetricKey("Rel/Guard", "Latency", unit="Milliseconds"), 1.0, now)
+    core.flush(now)
+    batch = core.next_batch(now)
+    assert batch is not None
+    return batch.request
+
+
+#: Where an endpoint can come from, and the words the error must use to name it.
+SOURCES = {
+    "argument": "endpoint_url=",
+    "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_CLOUDWATCH": "AWS_ENDPOINT_URL_CLOUDWATCH",
+    "profile": "config file",
+    "services": "config file",
+}
+
+
+def _configure(source: str, url: str, monkeypatch: pytest.MonkeyPatch, config: Any) -> str | None:
+    """Put ``url`` where ``source`` says; returns the endpoint_url argument to pass."""
+    if source == "argument":
+        return url
+    if source.startswith("AWS_"):
+        monkeypatch.setenv(source, url)
+    elif source == "profile":
+        config.write_text(f"[default]\nregion = us-east-1\nendpoint_url = {url}\n")
+    else:
+        config.write_text(
+            "[default]\nregion = us-east-1\nservices = local\n"
+            f"[services local]\ncloudwatch =\n  endpoint_url = {url}\n"
+        )
+    return None
+
+
+@pytest.mark.parametrize("kind", GUARDED)
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_every_endpoint_source_is_judged_and_named(
+    monkeypatch: pytest.MonkeyPatch, aws_files: Any, kind: str, source: str
+) -> None:
+    """The issue's URL (``http://evil.invalid\\@127.0.0.1/``: loopback to urllib.parse,
+    ``evil.invalid`` to urllib3) and a plain-HTTP remote host are refused whether they
+    come from the argument, ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_CLOUDWATCH``, the
+    profile's ``endpoint_url`` or its ``[services]`` section, and the error names that
+    source; nothing is connected to."""
+    from cwmetrics_transports import InvalidEndpointError
+
+    for url, error in (
+        ("http://evil.invalid\\@127.0.0.1/", InvalidEndpointError),
+        ("http://evil.invalid/", InsecureEndpointError),
+    ):
+        with monkeypatch.context() as patch:
+            argument = _configure(source, url, patch, aws_files)
+            watch = _Watch(patch)
+            with pytest.raises(error) as raised:
+                _build(kind, argument)
+        assert (watch.peers, watch.lookups) == ([], [])
+        assert SOURCES[source] in str(raised.value), str(raised.value)

@@ -193,7 +193,8 @@ def test_request_shape_and_signature(mode: str) -> None:
     assert auth.startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
     assert "/us-east-1/monitoring/aws4_request" in auth
     # The default signs what botocore signs: every protocol header, not User-Agent.
-    assert "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target," in auth
+    signed = "content-type;host;x-amz-date;x-amz-security-token;x-amz-target;x-amzn-query-mode"
+    assert f"SignedHeaders={signed}," in auth
     sent_at = dt.datetime.strptime(sent.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
     assert abs(sent_at.replace(tzinfo=dt.timezone.utc).timestamp() - time.time()) < 60
     _verify_signature(sent, Credentials(ACCESS_KEY, SECRET, TOKEN))
@@ -960,7 +961,7 @@ def test_no_secrets_in_logs_reprs_or_outcomes(
         spies.append(spy)
         for mode in MODES:
             local_cloudwatch.up()
-            transport = _local(local_cloudwatch, signer=spy, timeout=0.25)
+            transport = _local(local_cloudwatch, signer=spy, timeout=2.0)
             texts += [repr(signer), str(signer), repr(transport)]
             with _sending(transport, mode) as send:
                 outcomes = [send(_one_request())]
