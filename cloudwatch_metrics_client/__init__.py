@@ -7,6 +7,8 @@ both are built on.
 
 import contextlib
 
+from cwmetrics_core import __version__ as __version__
+
 from ._metrics import Metrics
 from ._reporter import ReporterStats
 from ._timer import Timer, TimerRun
@@ -23,7 +25,6 @@ __all__ = [
     "Timer",
     "TimerRun",
 ]
-__version__ = "1.0.0.dev0"
 
 for _name in ("Metrics", "ReporterStats", "Timer", "TimerRun"):
     with contextlib.suppress(AttributeError, TypeError):

@@ -33,6 +33,7 @@ from ._model import (
     parse_unit,
 )
 from ._retry import Disposition, RetryPolicy, SendOutcome
+from ._version import __version__ as __version__
 from ._wire import JSON_TARGET, WireFormat, encoder_for
 
 __all__ = [
@@ -70,8 +71,6 @@ __all__ = [
     "parse_unit",
     "send_flow",
 ]
-
-__version__ = "1.0.0.dev0"
 
 # Present public names as members of the package (httpx does the same).
 for _name in __all__:

@@ -6,6 +6,8 @@ decides what to retry. Optional dependencies are imported lazily, inside each ad
 
 import contextlib
 
+from cwmetrics_core import __version__ as __version__
+
 from ._base import AsyncTransport, ToThread, Transport
 from ._boto3 import AioBotocoreTransport, Boto3Transport, async_transport_for, transport_for_client
 from ._dryrun import DryRunTransport
