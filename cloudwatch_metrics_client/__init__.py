@@ -15,6 +15,8 @@ never logs.
 import contextlib
 import logging
 
+from cwmetrics_core import __version__ as __version__
+
 from ._facade import FacadeBacklog
 from ._metrics import Metrics
 from ._reporter import ReporterStats
@@ -35,7 +37,6 @@ __all__ = [
     "TimerUnitName",
     "UnitName",
 ]
-__version__ = "1.0.0.dev0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

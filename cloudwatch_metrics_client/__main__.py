@@ -1,9 +1,11 @@
-"""Command line: ``python -m cloudwatch_metrics_client demo [--help]``."""
+"""Command line: ``python -m cloudwatch_metrics_client demo [--help]``, ``--version``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from cwmetrics_core import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -11,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="cloudwatch-metrics-client",
         description="CloudWatch metrics client utilities.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}",
+        help="print the version and exit",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(

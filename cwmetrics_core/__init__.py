@@ -34,6 +34,7 @@ from ._model import (
 )
 from ._numbers import NUMBER_TYPES, check_count, check_storage_resolution, check_value
 from ._retry import Disposition, RetryPolicy, SendOutcome
+from ._version import __version__ as __version__
 from ._wire import JSON_TARGET, WireFormat, encoder_for
 
 __all__ = [
@@ -74,8 +75,6 @@ __all__ = [
     "parse_unit",
     "send_flow",
 ]
-
-__version__ = "1.0.0.dev0"
 
 # Present public names as members of the package (httpx does the same).
 for _name in __all__:

@@ -10,6 +10,8 @@ Logs go to the ``cwmetrics_transports`` logger tree (``cwmetrics_transports.http
 import contextlib
 import logging
 
+from cwmetrics_core import __version__ as __version__
+
 from ._base import AsyncTransport, ToThread, Transport
 from ._boto3 import AioBotocoreTransport, Boto3Transport, async_transport_for, transport_for_client
 from ._dryrun import DryRunTransport
