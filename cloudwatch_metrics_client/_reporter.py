@@ -20,9 +20,13 @@ from cwmetrics_core import (
 )
 from cwmetrics_core import Disposition as _Disposition
 
-__all__ = ["BaseReporter", "ReporterStats", "transport_bug"]
+__all__ = ["BaseReporter", "ReporterStats", "transport_bug", "ON_DEMAND_INTERVAL"]
 
 log = logging.getLogger("cloudwatch_metrics_client")
+
+#: The core's flush interval when ``report_interval=None`` (no periodic reports): ten
+#: years, so the automatic flush never comes due (the core has no "never" setting).
+ON_DEMAND_INTERVAL = 10 * 365 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,8 @@ class _RateLimitedLog:
     def __init__(self, interval: float = 60.0) -> None:
         self._interval = interval
         self._last: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
+        # Reentrant: a SIGTERM handler may log while the interrupted thread holds it.
+        self._lock = threading.RLock()
 
     def __call__(self, topic: str, level: int, msg: str, *args: object) -> None:
         now = time.monotonic()
@@ -111,31 +116,40 @@ class BaseReporter:
 
     def __init__(
         self,
-        report_interval: float = 60.0,
+        report_interval: float | None = 60.0,
         *,
         config: CoreConfig | None = None,
         max_buffered_datums: int | None = None,
         quantization: float | None = None,
         errors: str = "raise",
         shutdown_timeout: float = 5.0,
+        handle_sigterm: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(report_interval, (int, float)) or not 0 < report_interval < 1e9:
-            raise InvalidConfigError("report_interval", report_interval, "must be > 0 seconds")
+        if report_interval is not None and (
+            not isinstance(report_interval, (int, float)) or not 0 < report_interval < 1e9
+        ):
+            raise InvalidConfigError(
+                "report_interval", report_interval, "must be > 0 seconds (or None: on demand)"
+            )
         if errors not in ("raise", "log"):
             raise InvalidConfigError("errors", errors, "must be 'raise' or 'log'")
         if not isinstance(shutdown_timeout, (int, float)) or shutdown_timeout < 0:
             raise InvalidConfigError("shutdown_timeout", shutdown_timeout, "must be >= 0")
+        if not isinstance(handle_sigterm, bool):
+            raise InvalidConfigError("handle_sigterm", handle_sigterm, "must be True or False")
         if config is None:
             extra: dict[str, Any] = {}
             if max_buffered_datums is not None:
                 extra["max_buffered_datums"] = max_buffered_datums
-            config = CoreConfig(
-                flush_interval=float(report_interval), quantization=quantization, **extra
-            )
-        self.report_interval = float(report_interval)
+            interval = ON_DEMAND_INTERVAL if report_interval is None else float(report_interval)
+            config = CoreConfig(flush_interval=interval, quantization=quantization, **extra)
+        #: Seconds between periodic reports; None: only ``flush()``, full requests and
+        #: ``stop()``/exit send.
+        self.report_interval = None if report_interval is None else float(report_interval)
         self.errors = errors
         self.shutdown_timeout = float(shutdown_timeout)
+        self.handle_sigterm = handle_sigterm
         self._config = config
         self._clock = clock
         self._lock = threading.Lock()
@@ -144,6 +158,7 @@ class BaseReporter:
         self._background_errors = 0
         self._invalid_seen: set[object] = set()
         self._rlog = _RateLimitedLog()
+        self._overflow_seen = 0.0
 
     # ------------------------------------------------------------ recording (hot path)
     def _record_value(self, key: MetricKey, value: float, ts: float, count: float) -> None:
@@ -220,6 +235,32 @@ class BaseReporter:
                 action.dropped[0],
             )
 
+    def _idle(self) -> bool:
+        """Nothing sealed is waiting and nothing is in flight (a flush is complete)."""
+        with self._lock:
+            return self._core.pending_datums == 0 and not self._core.in_flight_batches
+
+    def _check_overflow(self) -> None:
+        """Warn (rate-limited) when samples were dropped on overflow since the last check.
+
+        Called from the background loop and flush/stop, never from the recording path.
+        """
+        with self._lock:
+            dropped = self._core.stats.dropped_overflow
+            new = dropped - self._overflow_seen
+            self._overflow_seen = dropped
+        if new <= 0:
+            return
+        self._rlog(
+            "overflow",
+            logging.WARNING,
+            "metrics buffer full (max_buffered_datums=%d): dropped %g new sample(s), %g "
+            "in all (stats.core.dropped_overflow); is the endpoint reachable?",
+            self._config.max_buffered_datums,
+            new,
+            dropped,
+        )
+
     def _report_background_error(self, exc: BaseException) -> None:
         with self._lock:
             self._background_errors += 1
@@ -235,3 +276,4 @@ class BaseReporter:
         self._background_errors = 0
         self._invalid_seen = set()
         self._rlog = _RateLimitedLog()
+        self._overflow_seen = 0.0

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from types import TracebackType
 from typing import Any, cast
@@ -49,13 +52,17 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
 
     ``await run()`` starts periodic reporting and returns; ``await flush()`` sends what
     was recorded; ``await stop()`` (also ``aclose()``, ``async with``) drains and stops.
-    Recording never awaits I/O. Failed sends are logged (rate-limited), counted and
-    retried with backoff; they never raise into your code.
+    Every send happens in the reporter's task: ``flush()`` and ``stop()`` wait for it at
+    most their ``timeout`` and never cancel a send (a send still running then stays in
+    flight until the endpoint answers). Recording never awaits I/O. Failed sends are
+    logged (rate-limited), counted and retried with backoff; they never raise into your
+    code. ``await run()`` on the main thread's loop, while SIGTERM has its default
+    action, also drains on SIGTERM (``handle_sigterm=False`` to opt out).
     """
 
     def __init__(
         self,
-        report_interval: float = 60.0,
+        report_interval: float | None = 60.0,
         *,
         transport: AsyncTransport | None = None,
         client: Any = None,
@@ -65,6 +72,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         errors: str = "raise",
         shutdown_timeout: float = 5.0,
         max_concurrency: int = 1,
+        handle_sigterm: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(
@@ -74,6 +82,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             quantization=quantization,
             errors=errors,
             shutdown_timeout=shutdown_timeout,
+            handle_sigterm=handle_sigterm,
             clock=clock,
         )
         if type(max_concurrency) is not int or max_concurrency < 1:
@@ -91,9 +100,13 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._wakeup: asyncio.Event | None = None
-        self._send_lock: asyncio.Lock | None = None
+        # Set (and replaced) by the task after each request, so flush() can wait.
+        self._progress: asyncio.Event | None = None
+        self._running = False
         self._stopping = False
         self._stopped = False
+        self._stop_result = False
+        self._stop_deadline = 0.0
 
     # ------------------------------------------------------------ transport
     def use_client(self, client: Any) -> None:
@@ -134,16 +147,20 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         return self._transport
 
     # ------------------------------------------------------------ lifecycle
-    def _bind_loop(self) -> None:
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop = loop
             self._loop_thread = threading.get_ident()
             self._wakeup = asyncio.Event()
-            self._send_lock = asyncio.Lock()
+            self._progress = asyncio.Event()
+        return loop
 
     async def run(self) -> None:
         """Start periodic reporting in a background task (idempotent); returns at once.
+
+        On the main thread's loop, while SIGTERM has its default action, it also
+        installs the SIGTERM handler (unless ``handle_sigterm=False``).
 
         Raises:
             TransportError: the default transport cannot be built.
@@ -152,10 +169,22 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         if self._stopping or self._stopped:
             raise CoreStateError("this reporter was stopped; create a new one")
         await self._resolve_transport()  # configuration errors surface here
-        self._bind_loop()
-        if self._task is None or self._task.done():
-            assert self._loop is not None
-            self._task = self._loop.create_task(self._run_loop(), name="cwmetrics-flush")
+        loop = self._bind_loop()
+        self._running = True
+        self._ensure_task()
+        self._wake()  # a task started by flush() now keeps the schedule too
+        if self.handle_sigterm:
+            _install_sigterm_handler(self, loop)
+
+    def _ensure_task(self) -> bool:
+        """Start the task on the bound loop if it is not running there; False when the
+        caller is that task."""
+        task, loop = self._task, self._loop
+        assert loop is not None
+        if task is not None and not task.done() and task.get_loop() is loop:
+            return task is not asyncio.current_task()
+        self._task = loop.create_task(self._run_loop(), name="cwmetrics-flush")
+        return True
 
     def _wake(self) -> None:
         wakeup, loop = self._wakeup, self._loop
@@ -173,18 +202,33 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             while not self._stopping:
                 with self._lock:
                     deadline = self._core.next_deadline()
-                timeout = _MAX_IDLE_WAIT if deadline is None else deadline - self._clock()
-                if timeout > 0:
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(wakeup.wait(), min(timeout, _MAX_IDLE_WAIT))
+                    pending = self._core.pending_datums
+                now = self._clock()
+                if deadline is not None and deadline > now and not (self._running or pending):
+                    deadline = None  # started by flush() only: no periodic reports
+                timeout = _MAX_IDLE_WAIT if deadline is None else deadline - now
+                woken = timeout <= 0 or await _wait(wakeup, min(timeout, _MAX_IDLE_WAIT))
                 wakeup.clear()
                 if self._stopping:
                     break
+                if not woken and (deadline is None or deadline > self._clock()):
+                    continue  # an idle wake-up: nothing is due
                 try:
                     await self._send_cycle()
+                    self._check_overflow()
                 except Exception as exc:  # noqa: BLE001 - the task must never die
                     self._report_background_error(exc)
                     await asyncio.sleep(1.0)
+                finally:
+                    self._notify()
+            try:
+                with self._lock:
+                    self._core.close(self._clock())
+                await self._drain(self._stop_deadline)
+            except Exception as exc:  # noqa: BLE001
+                self._report_background_error(exc)
+            finally:
+                self._notify()
         except asyncio.CancelledError:
             if not self._stopping:
                 stats = self.stats
@@ -197,17 +241,19 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                     warnings.warn(message, ResourceWarning, stacklevel=1)
             raise
 
+    def _notify(self) -> None:
+        progress = self._progress
+        if progress is not None:
+            self._progress = asyncio.Event()
+            progress.set()
+
     async def _send_cycle(self) -> None:
         """One pass of send_flow; up to ``max_concurrency`` flows run at once."""
         transport = self.transport
-        assert self._send_lock is not None
-        async with self._send_lock:
-            if self.max_concurrency == 1:
-                await self._one_flow(transport)
-            else:
-                await asyncio.gather(
-                    *(self._one_flow(transport) for _ in range(self.max_concurrency))
-                )
+        if self.max_concurrency == 1:
+            await self._one_flow(transport)
+        else:
+            await asyncio.gather(*(self._one_flow(transport) for _ in range(self.max_concurrency)))
 
     async def _one_flow(self, transport: AsyncTransport) -> None:
         with self._lock:
@@ -228,6 +274,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                     action = None if outcome.ok else self._core.last_failure
                 if action is not None:
                     self._report_failure(action)
+                self._notify()
                 if batch is not None:
                     # Packing the next request is CPU work: let other tasks run between
                     # requests even when the transport answered without suspending.
@@ -236,11 +283,8 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             with self._lock:
                 flow.close()  # a cancelled send is re-queued, not lost
 
-    def _idle(self) -> bool:
-        with self._lock:
-            return self._core.pending_datums == 0 and not self._core.in_flight_batches
-
     async def _drain(self, deadline: float) -> bool:
+        """Send until nothing sealed is left or ``deadline`` (monotonic) passes."""
         while True:
             await self._send_cycle()
             if self._idle():
@@ -253,84 +297,101 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             wait = 0.01 if next_due is None else max(0.01, next_due - self._clock())
             await asyncio.sleep(min(wait, remaining))
 
-    async def flush(self, timeout: float | None = 30.0) -> bool:
-        """Send everything recorded so far; return when acknowledged or given up on.
+    async def _wait_idle(self, deadline: float) -> bool:
+        """Wait (at most until ``deadline``) for the task to send everything sealed."""
+        while not self._idle():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            progress = self._progress  # read with no await since the check: no lost wake
+            assert progress is not None
+            await _wait(progress, min(remaining, 0.25))  # only this wait ends, never the send
+        return True
 
-        Works without :meth:`run`. Backoff pauses are respected within ``timeout``.
+    async def flush(self, timeout: float | None = 30.0) -> bool:
+        """Send everything recorded so far; return when it is acknowledged, given up on,
+        or ``timeout`` seconds (None = no limit) have passed, whichever comes first.
+
+        The reporter's task sends (it is started if :meth:`run` was not called; it then
+        sends only on demand). Backoff pauses are respected. A request still being sent
+        when the timeout expires is not cancelled: it stays in flight and is
+        acknowledged (or retried) when the endpoint answers, never lost or sent twice.
 
         Returns:
             True when everything recorded before the call was sent (or dropped as
-            rejected); False on timeout (the rest stays buffered).
+            rejected); False on timeout (the rest stays buffered or in flight).
         """
         await self._resolve_transport()
         self._bind_loop()
         with self._lock:
             self._core.flush(self._clock())
         deadline = time.monotonic() + (1e9 if timeout is None else timeout)
-        try:
-            return await asyncio.wait_for(
-                self._drain(deadline), None if timeout is None else timeout + 1.0
-            )
-        except asyncio.TimeoutError:
-            return False
+        if self._stopped:
+            return self._idle()
+        if self._ensure_task():
+            self._wake()
+            delivered = await self._wait_idle(deadline)
+        else:  # called from the task itself (a transport callback): send from here
+            delivered = await self._drain(deadline)
+        self._check_overflow()
+        return delivered
 
     async def stop(self, timeout: float | None = None) -> bool:
         """Drain what is buffered, stop the task, close our transport. Idempotent.
 
-        Bounded by ``timeout`` (default ``shutdown_timeout``); what could not be
-        delivered is dropped, counted in ``stats.core.dropped_shutdown`` and logged.
+        Returns within ``timeout`` (default ``shutdown_timeout``) even if the endpoint
+        is down or slow; what could not be delivered is dropped, counted in
+        ``stats.core.dropped_shutdown`` and logged. A request still being sent then is
+        not cancelled: it stays in flight (``stats.in_flight``) until the endpoint
+        answers, as long as the event loop runs.
 
         Returns:
             True when everything was delivered.
         """
         if self._stopped:
-            return self.stats.buffered == 0
+            return self._stop_result
         budget = self.shutdown_timeout if timeout is None else timeout
-        deadline = time.monotonic() + budget
+        deadline = self._stop_deadline = time.monotonic() + budget
         self._stopping = True
         with self._lock:
             self._core.close(self._clock())
-        # Let the loop finish the send in hand: cancelling it mid-request would re-queue a
-        # batch the endpoint may already have applied (and send it twice).
-        if self._wakeup is not None:
+        task: asyncio.Task[None] | None = None
+        try:
+            await self._resolve_transport()
+        except Exception as exc:  # noqa: BLE001 - cannot send at all
+            self._report_background_error(exc)
+        else:
+            self._bind_loop()
+            if self._ensure_task():
+                task = self._task
             self._wake()
-        task, self._task = self._task, None
         if task is not None and not task.done():
-            try:
+            # Shielded: the deadline ends the wait, not the send in hand (cancelling it
+            # would re-queue a request the endpoint may already have applied).
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
                     asyncio.shield(task), max(0.0, deadline - time.monotonic())
                 )
-            except asyncio.TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        delivered = False
-        try:
-            await self._resolve_transport()
-            self._bind_loop()
-            delivered = await asyncio.wait_for(
-                self._drain(deadline), max(0.0, deadline - time.monotonic()) + 0.05
-            )
-        except asyncio.TimeoutError:
-            delivered = False
-        except Exception as exc:  # noqa: BLE001 - cannot send at all
-            self._report_background_error(exc)
         self._stopped = True
         with self._lock:
+            delivered = self._core.pending_datums == 0 and not self._core.in_flight_batches
             lost = self._core.discard_pending(self._clock())
             in_flight = self._core.in_flight_batches
         if lost or in_flight:
             log.warning(
-                "metrics reporter stopped with %g sample(s) undelivered (%d batch(es) in flight)",
+                "metrics reporter stopped with %g sample(s) undelivered (%d batch(es) still "
+                "in flight)",
                 lost,
                 in_flight,
             )
-        if self._owns_transport and self._transport is not None:
+        self._check_overflow()
+        if self._owns_transport and self._transport is not None and not in_flight:
             try:
                 await self._transport.aclose()
             except Exception as exc:  # noqa: BLE001
                 self._report_background_error(exc)
-        return delivered and not lost
+        self._stop_result = delivered and not lost
+        return self._stop_result
 
     aclose = stop
 
@@ -347,8 +408,76 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         await self.stop()
 
     def __repr__(self) -> str:
-        state = "stopped" if self._stopped else "running" if self._task else "idle"
-        return f"<CloudWatchAsyncMetricReporter {state} interval={self.report_interval:g}s>"
+        state = "stopped" if self._stopped else "running" if self._running else "idle"
+        interval = "on demand" if self.report_interval is None else f"{self.report_interval:g}s"
+        return f"<CloudWatchAsyncMetricReporter {state} interval={interval}>"
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    """``event.wait()`` for at most ``timeout`` seconds; True when it was set.
+
+    Not ``wait_for``: on Python < 3.12 it swallows a cancellation that arrives as the
+    event is set, and a task cancelled by ``asyncio.run()`` at exit would then hang it.
+    """
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return bool(done)
+
+
+# SIGTERM: one handler per event loop (asyncio's add_signal_handler, so the drain runs
+# as a task on that loop, never as a blocking call inside a signal handler).
+_sigterm_reporters: weakref.WeakSet[CloudWatchAsyncMetricReporter] = weakref.WeakSet()
+_sigterm_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _install_sigterm_handler(
+    reporter: CloudWatchAsyncMetricReporter, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Drain ``reporter`` on SIGTERM, if the application left SIGTERM's default action.
+
+    Only for the main thread's loop (``add_signal_handler`` works nowhere else) and only
+    over ``SIG_DFL``: an application or server (uvicorn, gunicorn) with its own handler
+    keeps it, and its graceful shutdown (ASGI lifespan) stops the reporter instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _sigterm_reporters.add(reporter)
+    if loop in _sigterm_loops or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    try:
+        loop.add_signal_handler(signal.SIGTERM, _on_sigterm, loop)
+    except (NotImplementedError, RuntimeError, ValueError):  # e.g. Windows loops
+        return
+    _sigterm_loops.add(loop)
+
+
+def _on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
+    """A loop callback (not a signal handler): back to SIG_DFL, so a second SIGTERM
+    kills at once, and drain in a task."""
+    loop.remove_signal_handler(signal.SIGTERM)
+    _sigterm_loops.discard(loop)
+    loop.create_task(_stop_then_die(loop), name="cwmetrics-sigterm")
+
+
+async def _stop_then_die(loop: asyncio.AbstractEventLoop) -> None:
+    """Stop the loop's reporters (bounded by ``shutdown_timeout``), then die of SIGTERM
+    as the default action would have (the parent sees the signal, not an exit code)."""
+    reporters = [r for r in list(_sigterm_reporters) if r._loop is loop and not r._stopped]
+    budget = max((r.shutdown_timeout for r in reporters), default=0.0)
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(r.stop() for r in reporters), return_exceptions=True),
+            budget + 1.0,
+        )
+    except Exception as exc:  # noqa: BLE001 - still die of the signal
+        log.error("metrics reporter failed on SIGTERM: %r", exc)
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _Done(Coroutine[Any, Any, None]):

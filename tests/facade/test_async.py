@@ -224,17 +224,20 @@ def test_stop_with_dead_endpoint_returns_within_timeout() -> None:
     assert run(main).stats.core.dropped_shutdown == 3
 
 
-def test_cancellation_mid_send_requeues_the_batch() -> None:
+def test_cancelling_flush_leaves_the_send_in_flight() -> None:
+    """Cancelling the caller's ``flush()`` cancels its wait, not the send: the request
+    stays in flight and is acknowledged when the transport answers (sent once)."""
+
     class Hanging(DryRunTransport):
-        hang = True
+        release: asyncio.Event
 
         async def asend(self, request: PutMetricDataRequest) -> SendOutcome:
-            if self.hang:
-                await asyncio.sleep(3600)
+            await asyncio.wait_for(self.release.wait(), 30)
             return self.send(request)
 
     async def main() -> tuple[CloudWatchAsyncMetricReporter, Hanging]:
         transport = Hanging()
+        transport.release = asyncio.Event()
         reporter = CloudWatchAsyncMetricReporter(transport=transport)
         Metrics("App", reporter).put_value("v", 1.0, count=5)
         flushing = asyncio.create_task(reporter.flush())
@@ -243,9 +246,10 @@ def test_cancellation_mid_send_requeues_the_batch() -> None:
         flushing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await flushing
-        assert reporter.stats.in_flight == 0 and reporter.stats.buffered == 5
-        transport.hang = False
+        assert reporter.stats.in_flight == 5 and reporter.stats.buffered == 0
+        transport.release.set()
         assert await reporter.flush()
+        await reporter.stop()
         return reporter, transport
 
     reporter, transport = run(main)
