@@ -159,6 +159,7 @@ class BaseReporter:
         self._invalid_seen: set[object] = set()
         self._rlog = _RateLimitedLog()
         self._overflow_seen = 0.0
+        self._stopped = False
 
     # ------------------------------------------------------------ recording (hot path)
     def _record_value(self, key: MetricKey, value: float, ts: float, count: float) -> None:
@@ -239,6 +240,21 @@ class BaseReporter:
         """Nothing sealed is waiting and nothing is in flight (a flush is complete)."""
         with self._lock:
             return self._core.pending_datums == 0 and not self._core.in_flight_batches
+
+    def _settle_after_stop(self) -> None:
+        """The background loop ended after ``stop()`` returned: a send that was still in
+        flight then has ended, and whatever it left (a failed batch re-queued) is dropped
+        and counted in ``stats.core.dropped_shutdown``, not left buffered forever."""
+        with self._lock:
+            if not self._stopped:
+                return  # stop() has not settled yet: it discards what is left itself
+            lost = self._core.discard_pending(self._clock())
+        if lost:
+            log.warning(
+                "metrics reporter: %g sample(s) undelivered after stop() (a send still in "
+                "flight at its deadline failed)",
+                lost,
+            )
 
     def _check_overflow(self) -> None:
         """Warn (rate-limited) when samples were dropped on overflow since the last check.

@@ -225,6 +225,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                 with self._lock:
                     self._core.close(self._clock())
                 await self._drain(self._stop_deadline)
+                self._settle_after_stop()
             except Exception as exc:  # noqa: BLE001
                 self._report_background_error(exc)
             finally:
@@ -247,20 +248,27 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             self._progress = asyncio.Event()
             progress.set()
 
-    async def _send_cycle(self) -> None:
-        """One pass of send_flow; up to ``max_concurrency`` flows run at once."""
+    async def _send_cycle(self, deadline: float | None = None) -> None:
+        """One pass of send_flow; up to ``max_concurrency`` flows run at once.
+
+        No request is started after ``deadline`` (monotonic) or, once stopping, after
+        stop()'s deadline: the flow is closed, which re-queues the batch it handed out,
+        unsent.
+        """
         transport = self.transport
         if self.max_concurrency == 1:
-            await self._one_flow(transport)
+            await self._one_flow(transport, deadline)
         else:
-            await asyncio.gather(*(self._one_flow(transport) for _ in range(self.max_concurrency)))
+            await asyncio.gather(
+                *(self._one_flow(transport, deadline) for _ in range(self.max_concurrency))
+            )
 
-    async def _one_flow(self, transport: AsyncTransport) -> None:
+    async def _one_flow(self, transport: AsyncTransport, deadline: float | None) -> None:
         with self._lock:
             flow = send_flow(self._core, self._clock())
             batch = next(flow, None)
         try:
-            while batch is not None:
+            while batch is not None and not self._past(deadline):
                 try:
                     outcome = await transport.asend(batch.request)
                 except Exception as exc:  # noqa: BLE001 - a transport bug is data too
@@ -283,10 +291,18 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             with self._lock:
                 flow.close()  # a cancelled send is re-queued, not lost
 
+    def _past(self, deadline: float | None) -> bool:
+        now = time.monotonic()
+        return (deadline is not None and now >= deadline) or (
+            self._stopping and now >= self._stop_deadline
+        )
+
     async def _drain(self, deadline: float) -> bool:
         """Send until nothing sealed is left or ``deadline`` (monotonic) passes."""
         while True:
-            await self._send_cycle()
+            if time.monotonic() >= deadline:
+                return self._idle()
+            await self._send_cycle(deadline)
             if self._idle():
                 return True
             with self._lock:

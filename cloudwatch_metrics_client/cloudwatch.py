@@ -211,6 +211,7 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             with self._lock:  # stop() may not have been able to (see stop())
                 self._core.close(self._clock())
             self._drain(self._stop_deadline)
+            self._settle_after_stop()
         except Exception as exc:  # noqa: BLE001
             self._report_background_error(exc)
         finally:
@@ -225,14 +226,19 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             finally:
                 self._progress.release()
 
-    def _send_cycle(self) -> None:
-        """One pass of send_flow: core calls under the lock, transport I/O outside it."""
+    def _send_cycle(self, deadline: float | None = None) -> None:
+        """One pass of send_flow: core calls under the lock, transport I/O outside it.
+
+        No request is started after ``deadline`` (monotonic) or, once stopping, after
+        stop()'s deadline: the flow is closed, which re-queues the batch it handed out,
+        unsent.
+        """
         transport = self.transport
         with self._lock:
             flow = send_flow(self._core, self._clock())
             batch = next(flow, None)
         try:
-            while batch is not None:
+            while batch is not None and not self._past(deadline):
                 try:
                     outcome = transport.send(batch.request)
                 except Exception as exc:  # noqa: BLE001 - a transport bug is data too
@@ -251,10 +257,18 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             with self._lock:
                 flow.close()
 
+    def _past(self, deadline: float | None) -> bool:
+        now = time.monotonic()
+        return (deadline is not None and now >= deadline) or (
+            self._stopping and now >= self._stop_deadline
+        )
+
     def _drain(self, deadline: float) -> bool:
         """Send until nothing sealed is left or ``deadline`` (monotonic) passes."""
         while True:
-            self._send_cycle()
+            if time.monotonic() >= deadline:
+                return self._idle()
+            self._send_cycle(deadline)
             if self._idle():
                 return True
             with self._lock:

@@ -155,7 +155,7 @@ def test_flush_returns_within_its_timeout(
     assert harness.flush(1.0) is False
     elapsed = time.monotonic() - started
     assert elapsed < 1.0 + SLACK, f"flush(timeout=1) took {elapsed:.2f} s ({held.style})"
-    assert held.received.is_set()
+    wait_until(held.received.is_set)  # under load the send may start late; it does start
     check_invariant(harness)
     assert harness.stats.in_flight == 50
     # The send it stopped waiting for is acknowledged when the answer arrives.
