@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import types
 
 import pytest
 
@@ -27,7 +28,9 @@ def test_exported_members(package: str) -> None:
     assert public - {"annotations"} <= exported | {"__version__"}, public - exported
     for name in exported:
         member = getattr(module, name)
-        if isinstance(member, type) or inspect.isfunction(member):
+        # A generic alias (``tuple[str, ...]``) passes isinstance(..., type) on Python 3.10.
+        is_class = isinstance(member, type) and not isinstance(member, types.GenericAlias)
+        if is_class or inspect.isfunction(member):
             where = member.__module__
             public_submodule = where.startswith(package + ".") and not any(
                 part.startswith("_") for part in where[len(package) + 1 :].split(".")
