@@ -53,7 +53,7 @@ def test_sixteen_threads_recording_while_sending_keep_exact_totals(
     race between recording threads and the sending thread."""
     cw = local_cloudwatch
     ns = "Rel/Threads"
-    transport = make_transport("boto3", cw, timeout=10.0)
+    transport = make_transport("boto3", cw, timeout=60.0)  # total per send: GIL-starved here
     reporter = CloudWatchSyncMetricReporter(
         0.05, transport=transport, config=fast_config(), flush_on_exit=False
     )
@@ -122,7 +122,7 @@ def test_ten_thousand_tasks_never_see_each_others_monitored_dimensions(
     is stored exactly once, and nothing leaks outside the calls."""
     cw = local_cloudwatch
     ns = "Rel/Tasks"
-    transport = make_transport("httpx", cw, timeout=10.0)
+    transport = make_transport("httpx", cw, timeout=60.0)  # total per send: GIL-starved here
 
     async def main() -> float:
         reporter = CloudWatchAsyncMetricReporter(0.05, transport=transport, config=fast_config())
@@ -177,7 +177,7 @@ _SUSTAINED_SCRIPT = textwrap.dedent(
             return int(f.read().split()[1]) * page
 
     transport = HttpxTransport(region="us-east-1", endpoint_url=url,
-                               signer=StaticSigner("testing", "testing"), timeout=10)
+                               signer=StaticSigner("testing", "testing"), timeout=60)
     retry = RetryPolicy(base_delay=0.05, throttle_base_delay=0.1, max_delay=0.5,
                         rng=random.Random(0).random)
     reporter = CloudWatchSyncMetricReporter(
