@@ -151,11 +151,13 @@ def max_attempts_within(policy: RetryPolicy, window: float, *, throttled: bool) 
 # ----------------------------------------------------------------------------- transports
 
 
-def make_transport(kind: str, cw: LocalCloudWatch | StubEndpoint, *, timeout: float = 0.3) -> Any:
+def make_transport(kind: str, cw: LocalCloudWatch | StubEndpoint, *, timeout: float = 2.0) -> Any:
     """A real transport to ``cw``: ``"httpx"`` (SigV4 over httpx) or ``"boto3"``.
 
-    Both are built the way a user builds them, with a small ``timeout`` (seconds) so a
-    slow answer turns into a ``Timeout`` quickly.
+    Both are built the way a user builds them. ``timeout`` is the total seconds for one
+    send; the default leaves room for a loaded machine (a send that expires may still be
+    applied, which would break exactly-once assertions). Tests about slow answers pass a
+    small one so the answer turns into a ``Timeout`` quickly.
     """
     if kind == "httpx":
         return HttpxTransport(
@@ -324,7 +326,7 @@ def harness_factory(local_cloudwatch: LocalCloudWatch) -> Iterator[Callable[...,
     made: list[Harness] = []
 
     def factory(
-        mode: str, kind: str, *, namespace: str, timeout: float = 0.3, **kwargs: Any
+        mode: str, kind: str, *, namespace: str, timeout: float = 2.0, **kwargs: Any
     ) -> Harness:
         harness = Harness(
             mode, make_transport(kind, local_cloudwatch, timeout=timeout),

@@ -387,7 +387,8 @@ def test_stop_while_the_endpoint_is_down_is_bounded_and_reports_losses(
     cw = local_cloudwatch
     ns = f"Rel/StopDown/{mode}/{kind}"
     workload = Workload(ns)
-    harness = harness_factory(mode, kind, namespace=ns, shutdown_timeout=1.0).start()
+    # A send timeout below the 1 s shutdown budget: no abandoned send may outlive stop().
+    harness = harness_factory(mode, kind, namespace=ns, shutdown_timeout=1.0, timeout=0.3).start()
     cw.down()
     workload.drive(harness, chunks=3, per_chunk=100, pause=0.02)
     started = time.monotonic()
