@@ -5,10 +5,17 @@
 statistic sets) per series and period, and emits ready-to-send PutMetricData requests
 that respect every CloudWatch limit, measured on the exact encoded body. It imports only
 the standard library.
+
+The pieces, each usable on its own: :class:`AggregationStore` (what recording touches),
+:class:`Sink` / :class:`PutMetricDataSink` (limits and codec: how requests are packed and
+measured), :class:`DeliveryLedger` (in flight, retries, bisection, expiry, accounting)
+and :meth:`RetryPolicy.decide` (a failure becomes :class:`Retry`, :class:`Split` or
+:class:`Drop`). :class:`MetricsCore` coordinates them.
 """
 
 import contextlib
 
+from ._aggregate import AggregationStore, Generation
 from ._config import CoreConfig
 from ._core import CoreState, CoreStats, FailureAction, MetricsCore
 from ._errors import (
@@ -21,6 +28,7 @@ from ._errors import (
 )
 from ._events import MetricEvent, PutStatisticSet, PutValue, check_timestamp
 from ._flow import ABANDONED, send_flow
+from ._ledger import DeliveryLedger
 from ._limits import Limits
 from ._model import (
     Batch,
@@ -33,12 +41,22 @@ from ._model import (
     parse_unit,
 )
 from ._numbers import NUMBER_TYPES, check_count, check_storage_resolution, check_value
-from ._retry import Disposition, RetryPolicy, SendOutcome
+from ._retry import Decision, Disposition, Drop, Retry, RetryPolicy, SendOutcome, Split
+from ._sink import PutMetricDataSink, Sink
 from ._version import __version__ as __version__
 from ._wire import JSON_TARGET, WireFormat, encoder_for
 
 __all__ = [
     "ABANDONED",
+    "AggregationStore",
+    "Decision",
+    "DeliveryLedger",
+    "Drop",
+    "Generation",
+    "PutMetricDataSink",
+    "Retry",
+    "Sink",
+    "Split",
     "NUMBER_TYPES",
     "JSON_TARGET",
     "Batch",

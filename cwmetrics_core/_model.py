@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Unit", "MetricKey", "MetricDatum", "PutMetricDataRequest", "Batch", "DimensionsLike",
-    "normalise_dimensions", "check_namespace", "parse_unit",
+    "normalise_dimensions", "check_namespace", "parse_unit", "Payload", "Entry",
+    "payload_samples", "datum_of",
 ]
 
 #: What a ``dimensions`` argument may be: a mapping, or an iterable of ``(name, value)`` pairs.
@@ -289,6 +290,19 @@ class MetricDatum:
         else:
             self.samples = float(len(values or ()))
 
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.key, self.timestamp, self.values, self.counts, self.statistics)
+
+    def __eq__(self, other: object) -> bool:
+        """Datums compare by their data (key, timestamp, values, counts, statistics); the
+        ``attempts`` bookkeeping is not part of it."""
+        if not isinstance(other, MetricDatum):
+            return NotImplemented
+        return self is other or self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
     def __repr__(self) -> str:
         data = (
             f"statistics={self.statistics!r}"
@@ -326,9 +340,13 @@ class MetricDatum:
 class PutMetricDataRequest:
     """A ready-to-send PutMetricData request, within every limit, encoded once.
 
+    The core builds requests from compact datums (see :meth:`packed`): the encoded body
+    plus parallel lists of keys, timestamps and payloads, so a request in flight adds no
+    per-datum object for the garbage collector to walk. :attr:`datums` and :attr:`params`
+    are built on first use.
+
     Attributes:
         namespace: the request's namespace (requests never mix namespaces).
-        datums: the datums, in wire order.
         body: the exact encoded body in ``wire_format`` (what the packer measured).
         wire_format: the encoding of ``body``.
         headers: the protocol headers a raw HTTP transport must send with ``body``
@@ -336,7 +354,10 @@ class PutMetricDataRequest:
         samples: total sample count carried (sum of counts / sample counts).
     """
 
-    __slots__ = ("_params", "body", "datums", "headers", "namespace", "samples", "wire_format")
+    __slots__ = (
+        "_datums", "_params", "body", "headers", "keys", "namespace", "payloads", "samples",
+        "timestamps", "wire_format",
+    )
 
     def __init__(
         self,
@@ -347,12 +368,52 @@ class PutMetricDataRequest:
         headers: dict[str, str],
     ) -> None:
         self.namespace = namespace
-        self.datums = datums
+        self._datums: tuple[MetricDatum, ...] | None = datums
         self.body = body
         self.wire_format = wire_format
         self.headers = headers
         self.samples = math.fsum(d.samples for d in datums)
         self._params: dict[str, Any] | None = None
+        #: The datums' keys, timestamps and payloads, in wire order.
+        self.keys: list[MetricKey] = [d.key for d in datums]
+        self.timestamps: list[float] = [d.timestamp for d in datums]
+        self.payloads: list[Payload] = [_payload_of(d) for d in datums]
+
+    @classmethod
+    def packed(
+        cls,
+        namespace: str,
+        keys: list[MetricKey],
+        timestamps: list[float],
+        payloads: list[Payload],
+        samples: float,
+        body: bytes,
+        wire_format: WireFormat,
+        headers: dict[str, str],
+    ) -> PutMetricDataRequest:
+        """A request from compact datums (what the packer produces); no datum objects."""
+        self = cls.__new__(cls)
+        self.namespace = namespace
+        self._datums = None
+        self.body = body
+        self.wire_format = wire_format
+        self.headers = headers
+        self.samples = samples
+        self._params = None
+        self.keys = keys
+        self.timestamps = timestamps
+        self.payloads = payloads
+        return self
+
+    @property
+    def datums(self) -> tuple[MetricDatum, ...]:
+        """The datums, in wire order (built from the compact form on first use)."""
+        if self._datums is None:
+            self._datums = tuple(
+                datum_of(k, t, p)
+                for k, t, p in zip(self.keys, self.timestamps, self.payloads, strict=True)
+            )
+        return self._datums
 
     @property
     def params(self) -> dict[str, Any]:
@@ -369,13 +430,48 @@ class PutMetricDataRequest:
         return self._params
 
     def __len__(self) -> int:
-        return len(self.datums)
+        return len(self.keys)
 
     def __repr__(self) -> str:
         return (
-            f"PutMetricDataRequest(namespace={self.namespace!r}, datums={len(self.datums)}, "
+            f"PutMetricDataRequest(namespace={self.namespace!r}, datums={len(self.keys)}, "
             f"bytes={len(self.body)}, wire_format={self.wire_format.value!r})"
         )
+
+
+#: A datum's data, compactly: ``{value: count}`` (at most one datum's worth of values) or
+#: ``(sample_count, sum, minimum, maximum)``. Dicts of floats are not tracked by the GC.
+Payload = dict[float, float] | tuple[float, float, float, float]
+#: One datum, compactly: ``(key, period timestamp, payload, attempts so far)``.
+Entry = tuple[MetricKey, float, Payload, int]
+
+
+def payload_samples(payload: Payload) -> float:
+    """Samples a payload carries: the sum of its counts, or its sample count."""
+    if payload.__class__ is tuple:
+        return payload[0]
+    return math.fsum(payload.values())  # type: ignore[union-attr]
+
+
+def datum_of(key: MetricKey, timestamp: float, payload: Payload) -> MetricDatum:
+    """The :class:`MetricDatum` of a compact datum."""
+    if payload.__class__ is tuple:
+        return MetricDatum(key, timestamp, statistics=payload)
+    counts = tuple(payload.values())  # type: ignore[union-attr]
+    return MetricDatum(
+        key, timestamp, tuple(payload), None if counts.count(1.0) == len(counts) else counts
+    )
+
+
+def _payload_of(datum: MetricDatum) -> Payload:
+    if datum.statistics is not None:
+        return datum.statistics
+    values = datum.values or ()
+    counts = datum.counts if datum.counts is not None else (1.0,) * len(values)
+    payload: dict[float, float] = {}
+    for value, count in zip(values, counts, strict=False):
+        payload[value] = payload.get(value, 0.0) + count
+    return payload
 
 
 class Batch:

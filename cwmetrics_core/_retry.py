@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._errors import InvalidConfigError
 
-__all__ = ["Disposition", "RetryPolicy", "SendOutcome"]
+__all__ = ["Decision", "Disposition", "Drop", "RetryPolicy", "Retry", "SendOutcome", "Split"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,69 @@ class Disposition(enum.Enum):
     SPLIT = "split"
     #: Not recoverable by resending (e.g. access denied): drop and count.
     DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Decision: re-queue the whole batch; sending resumes at ``at``.
+
+    Attributes:
+        at: the earliest time to send again (``now`` for an abandoned send).
+        counted: False for an abandoned send (no answer arrived): it is neither a retry
+            nor a failure in a row, and costs no backoff.
+    """
+
+    at: float
+    counted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Decision: the service rejected the content; resend it in ``groups``.
+
+    Attributes:
+        groups: datum indices (wire order) to resend, each group as a request of its own,
+            in this order: two halves when bisecting, one group when the service named
+            the culprit.
+        drop: indices of datums the service named as invalid: dropped.
+        at: a pause before the next send (a long run of rejections without an ack), or
+            None.
+    """
+
+    groups: tuple[tuple[int, ...], ...]
+    drop: tuple[int, ...] = ()
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Decision: drop the whole batch.
+
+    Attributes:
+        reason: ``"invalid"`` (a lone datum the service rejected) or ``"rejected"`` (a
+            refusal resending cannot cure, e.g. access denied).
+        at: a pause before the next send (as :attr:`Split.at`), or None.
+    """
+
+    reason: str
+    at: float | None = None
+
+
+#: What :meth:`RetryPolicy.decide` returns.
+Decision = Retry | Split | Drop
+
+#: Content rejections in a row (no ack in between) before bisection is paced by backoff.
+FREE_REJECTS = 12
+_MEMBER = re.compile(r"(?<![A-Za-z.])MetricData\.member\.(\d+)\b")
+
+
+def named_member(message: str, size: int) -> int | None:
+    """The 0-based datum a rejection message names (``MetricData.member.N``), if any."""
+    found = _MEMBER.search(message)
+    if found is None:
+        return None
+    index = int(found.group(1)) - 1
+    return index if 0 <= index < size else None
 
 
 THROTTLING_CODES = frozenset(
@@ -180,3 +244,47 @@ class RetryPolicy:
         exponent = min(max(consecutive_failures, 1) - 1, 64)
         delay = min(self.max_delay, base * self.multiplier**exponent)
         return delay * (1.0 - self.jitter * self.rng())
+
+    def decide(
+        self,
+        outcome: SendOutcome,
+        *,
+        size: int,
+        now: float,
+        failures_in_a_row: int,
+        rejects_in_a_row: int,
+    ) -> Decision:
+        """Decide what to do with a failed batch of ``size`` datums, as one value.
+
+        Args:
+            outcome: what the transport observed (``ok`` is False).
+            size: datums in the batch.
+            now: the current time; pauses are returned as absolute times.
+            failures_in_a_row: retryable failures since the last ack, before this one.
+            rejects_in_a_row: content rejections since the last ack, before this one.
+
+        Returns:
+            :class:`Retry` (abandoned sends, throttling, 5xx, network), :class:`Split`
+            (content rejected: bisect, or drop exactly the datum the message names) or
+            :class:`Drop` (a lone rejected datum, or a refusal resending cannot cure).
+            Content rejections cost no backoff while bisection makes progress; after
+            ``FREE_REJECTS`` in a row they are paced by :meth:`delay`.
+        """
+        if outcome.error_code == "Abandoned":
+            return Retry(now, counted=False)
+        disposition = self.classify(outcome)
+        if disposition is Disposition.RETRY:
+            delay = self.delay(failures_in_a_row + 1, throttled=self.is_throttle(outcome))
+            return Retry(now + delay)
+        if disposition is Disposition.DROP:
+            return Drop("rejected")
+        rejects = rejects_in_a_row + 1
+        at = now + self.delay(rejects - FREE_REJECTS) if rejects > FREE_REJECTS else None
+        if size > 1:
+            bad = named_member(outcome.message, size)
+            if bad is not None:
+                rest = tuple(i for i in range(size) if i != bad)
+                return Split((rest,), (bad,), at)
+            half = size // 2
+            return Split((tuple(range(half)), tuple(range(half, size))), (), at)
+        return Drop("invalid", at)

@@ -17,14 +17,14 @@ fragments are computed once and cached on the :class:`~cwmetrics_core.MetricKey`
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from itertools import repeat
 from json.encoder import encode_basestring_ascii
 from operator import add
 from typing import Any
 
-from ._model import MetricDatum, MetricKey, Unit
+from ._model import MetricDatum, MetricKey, Payload, Unit
 
 __all__ = ["WireFormat", "Encoder", "encoder_for", "JSON_TARGET"]
 
@@ -122,6 +122,11 @@ class Encoder:
         """The text of ``datum`` at 1-based position ``index`` in the request."""
         raise NotImplementedError
 
+    def fragment_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> str:
+        """The text of one compact datum (``{value: count}`` or a statistic tuple) at
+        1-based position ``index``: the same text as :meth:`fragment` of that datum."""
+        raise NotImplementedError
+
     def encode(self, namespace: str, datums: list[MetricDatum]) -> bytes:
         """Encode a whole request (no limit checks; the packer does those)."""
         frags = [self.fragment(d, i) for i, d in enumerate(datums, 1)]
@@ -134,6 +139,8 @@ class _JsonEncoder(Encoder):
         self.item_sep = item_sep
         self._key_sep = key_sep
         self.suffix = "]}"
+        self._values_key = self._q("Values") + "["
+        self._counts_key = self._q("Counts") + "["
         self.headers = {
             "Content-Type": "application/x-amz-json-1.0",
             "X-Amz-Target": JSON_TARGET,
@@ -173,20 +180,45 @@ class _JsonEncoder(Encoder):
         return head, tail
 
     def fragment(self, datum: MetricDatum, index: int) -> str:
-        head, tail = self._key_parts(datum.key)
+        return self._fragment(
+            datum.key, datum.timestamp, datum.values or (), datum.counts, datum.statistics
+        )
+
+    def fragment_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> str:
+        if payload.__class__ is tuple:
+            return self._fragment(key, timestamp, (), None, payload)
+        cache = key._cache
+        parts = cache.get(self.wire_format) if cache is not None else None
+        head, tail = parts if parts is not None else self._key_parts(key)
+        sep = self.item_sep
+        data = self._values_key + sep.join(map(_repr, payload)) + "]"
+        counts = payload.values()  # type: ignore[union-attr]
+        if len(counts) != list(counts).count(1.0):
+            data += sep + self._counts_key + sep.join(map(_repr, counts)) + "]"
+        return head + str(int(timestamp)) + sep + data + tail
+
+    def _fragment(
+        self,
+        key: MetricKey,
+        timestamp: float,
+        values: Iterable[float],
+        counts: tuple[float, ...] | None,
+        statistics: tuple[float, float, float, float] | None,
+    ) -> str:
+        head, tail = self._key_parts(key)
         sep, q = self.item_sep, self._q
-        if datum.statistics is not None:
-            count, total, low, high = datum.statistics
+        if statistics is not None:
+            count, total, low, high = statistics
             data = (
                 q("StatisticValues") + "{" + q("SampleCount") + _float_repr(count) + sep
                 + q("Sum") + _float_repr(total) + sep + q("Minimum") + _float_repr(low) + sep
                 + q("Maximum") + _float_repr(high) + "}"
             )
         else:
-            data = q("Values") + "[" + sep.join(map(_repr, datum.values or ())) + "]"
-            if datum.counts is not None:
-                data += sep + q("Counts") + "[" + sep.join(map(_repr, datum.counts)) + "]"
-        return head + str(int(datum.timestamp)) + sep + data + tail
+            data = q("Values") + "[" + sep.join(map(_repr, values)) + "]"
+            if counts is not None:
+                data += sep + q("Counts") + "[" + sep.join(map(_repr, counts)) + "]"
+        return head + str(int(timestamp)) + sep + data + tail
 
 
 def _qnum(value: float) -> str:
@@ -255,12 +287,38 @@ class _QueryEncoder(Encoder):
         return head, tail
 
     def fragment(self, datum: MetricDatum, index: int) -> str:
-        head, tail = self._key_parts(datum.key)
+        return self._fragment(
+            datum.key, datum.timestamp, datum.values or (), datum.counts, datum.statistics, index
+        )
+
+    def fragment_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> str:
+        if payload.__class__ is tuple:
+            return self._fragment(key, timestamp, (), None, payload, index)
+        counts = tuple(payload.values())  # type: ignore[union-attr]
+        return self._fragment(
+            key,
+            timestamp,
+            tuple(payload),
+            None if counts.count(1.0) == len(counts) else counts,
+            None,
+            index,
+        )
+
+    def _fragment(
+        self,
+        key: MetricKey,
+        timestamp: float,
+        values: tuple[float, ...],
+        counts: tuple[float, ...] | None,
+        statistics: tuple[float, float, float, float] | None,
+        index: int,
+    ) -> str:
+        head, tail = self._key_parts(key)
         p = f"&MetricData.member.{index}."
         parts = [p + h for h in head]
-        parts.append(p + "Timestamp=" + _iso8601(datum.timestamp))
-        if datum.statistics is not None:
-            count, total, low, high = datum.statistics
+        parts.append(p + "Timestamp=" + _iso8601(timestamp))
+        if statistics is not None:
+            count, total, low, high = statistics
             s = p + "StatisticValues."
             parts.append(s + "SampleCount=" + _qnum(count))
             parts.append(s + "Sum=" + _qnum(total))
@@ -268,7 +326,6 @@ class _QueryEncoder(Encoder):
             parts.append(s + "Maximum=" + _qnum(high))
         else:
             # C-level maps: p + "Values.member.{k}=" + repr(value), for every value.
-            values = datum.values or ()
             n = len(values)
             parts.append(
                 "".join(
@@ -279,13 +336,13 @@ class _QueryEncoder(Encoder):
                     )
                 )
             )
-            if datum.counts is not None:
+            if counts is not None:
                 parts.append(
                     "".join(
                         map(
                             add,
                             map(add, repeat(p, n), _members(_COUNT_MEMBERS, "Counts", n)),
-                            map(_qrepr, datum.counts),
+                            map(_qrepr, counts),
                         )
                     )
                 )
