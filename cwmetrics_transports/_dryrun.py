@@ -73,7 +73,7 @@ class DryRunTransport(Transport, AsyncTransport):
         self._log.info(
             "dry-run PutMetricData namespace=%s datums=%d bytes=%d -> %s",
             request.namespace,
-            len(request.datums),
+            len(request),
             len(request.body),
             "ok" if outcome.ok else outcome.error_code,
         )
