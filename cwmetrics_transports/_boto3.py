@@ -558,7 +558,12 @@ class Boto3Transport(Transport):
                     if abandoned[0]:
                         self._stuck -= 1
 
-        threading.Thread(target=work, name="cwmetrics-boto3-send", daemon=True).start()
+        try:
+            threading.Thread(target=work, name="cwmetrics-boto3-send", daemon=True).start()
+        except RuntimeError:
+            # "can't create new thread at interpreter shutdown" (Python >= 3.12, in an exit
+            # hook): send from this thread, bounded by botocore's own per-read timeouts.
+            work()
         if not done.wait(self.timeout):
             with self._stuck_lock:
                 if not done.is_set():

@@ -90,7 +90,7 @@ def require(module: str, extra: str) -> None:
 
 
 def is_loopback(host: str) -> bool:
-    """True for ``localhost``, a dotted-quad ``127.x.y.z`` and ``::1`` (``[::1]``).
+    """True for ``localhost``, a dotted-quad ``127.x.y.z`` and ``::1`` (``[::1]``) only.
 
     Only canonical spellings count: ``127.1``, ``0x7f.0.0.1`` or ``2130706433`` are
     judged "not loopback" (the guard then refuses plain HTTP to them), because name
@@ -103,7 +103,14 @@ def is_loopback(host: str) -> bool:
         address = ipaddress.ip_address(name)
     except ValueError:
         return False
-    return address.is_loopback and (address.version == 6 or name.count(".") == 3)
+    if address.version == 6:
+        # Only ::1 itself: Python >= 3.13 also calls IPv4-mapped ::ffff:127.0.0.1 loopback,
+        # and the verdict must not depend on the Python version.
+        return address == _IPV6_LOOPBACK
+    return address.is_loopback and name.count(".") == 3
+
+
+_IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
 
 
 #: Characters no endpoint needs and HTTP clients parse differently (urllib3 treats ``\``
