@@ -14,6 +14,7 @@ import pytest
 
 from cloudwatch_metrics_client import Metrics
 
+from ..transports.rawserver import read_request
 from .conftest import MODES, TRANSPORTS, Harness, fast_config, make_transport
 
 #: What the caller may take beyond its timeout (thread hand-off, loop scheduling).
@@ -58,23 +59,8 @@ class HeldEndpoint:
     def _handle(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(10)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            while len(body) < length:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                body += chunk
+            if read_request(conn, self._closed) is None:
+                return
             with self._lock:
                 self.requests += 1
             self.received.set()

@@ -36,6 +36,42 @@ def _answer(status: str, body: bytes, headers: tuple[tuple[str, str], ...] = ())
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def read_request(
+    conn: socket.socket | ssl.SSLSocket, stop: threading.Event
+) -> tuple[bytes, bytes] | None:
+    """Read one request (head, ``Content-Length`` body) from ``conn``; None when the peer
+    closed, the head passed 1 MiB, or ``stop`` was set. ``conn`` may have a timeout: each
+    timed-out read re-checks ``stop``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if stop.is_set() or len(data) > 1 << 20:
+            return None
+        try:
+            chunk = conn.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        if stop.is_set():
+            return None
+        try:
+            chunk = conn.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return None
+        body += chunk
+    return head, body
+
+
 @dataclass
 class Received:
     """One request as the listener read it."""
@@ -121,36 +157,6 @@ class RawServer:
             self._threads.append(thread)
             thread.start()
 
-    def _read_request(self, conn: socket.socket | ssl.SSLSocket) -> tuple[bytes, bytes] | None:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            if self._stop.is_set() or len(data) > 1 << 20:
-                return None
-            try:
-                chunk = conn.recv(65536)
-            except TimeoutError:
-                continue
-            if not chunk:
-                return None
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            key, _, value = line.partition(b":")
-            if key.strip().lower() == b"content-length":
-                length = int(value.strip())
-        while len(body) < length:
-            if self._stop.is_set():
-                return None
-            try:
-                chunk = conn.recv(65536)
-            except TimeoutError:
-                continue
-            if not chunk:
-                return None
-            body += chunk
-        return head, body
-
     def _trickle(self, conn: socket.socket | ssl.SSLSocket, data: bytes) -> None:
         for i in range(len(data)):
             if self._stop.wait(TRICKLE):
@@ -166,7 +172,7 @@ class RawServer:
                 conn = self.tls.wrap_socket(raw, server_side=True)
                 conn.settimeout(0.1)
             while not self._stop.is_set():
-                request = self._read_request(conn)
+                request = read_request(conn, self._stop)
                 if request is None:
                     return
                 self.received.append(Received(peer, *request))
