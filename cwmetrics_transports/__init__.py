@@ -12,8 +12,9 @@ import logging
 
 from cwmetrics_core import __version__ as __version__
 
+from ._aiobotocore import AioBotocoreTransport
 from ._base import AsyncTransport, ToThread, Transport
-from ._boto3 import AioBotocoreTransport, Boto3Transport, async_transport_for, transport_for_client
+from ._boto3 import Boto3Transport, async_transport_for, transport_for_client
 from ._dryrun import DryRunTransport
 from ._errors import (
     CredentialsError,
