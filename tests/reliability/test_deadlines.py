@@ -23,6 +23,10 @@ RESPONSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
     b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
 )
+FAILURE = (
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/x-amz-json-1.0\r\n"
+    b'Content-Length: 43\r\nConnection: close\r\n\r\n{"__type":"InternalFailure","message":"no"}'
+)
 
 
 class HeldEndpoint:
@@ -30,7 +34,8 @@ class HeldEndpoint:
 
     ``style="slow"``: the whole answer comes after ``release`` is set (at most 8 s).
     ``style="trickle"``: the answer is written one byte per 0.2 s until ``release`` is
-    set, then the rest at once. Every request is counted in ``requests``.
+    set, then the rest at once. Every request is counted in ``requests``. The answer is
+    a 200 unless ``answer`` is set to another (before the first byte goes out).
     """
 
     def __init__(self, style: str) -> None:
@@ -39,6 +44,7 @@ class HeldEndpoint:
         self.received = threading.Event()
         self.requests = 0
         self.answered = 0
+        self.answer = RESPONSE
         self._lock = threading.Lock()
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.1)
@@ -66,13 +72,14 @@ class HeldEndpoint:
             self.received.set()
             if self.style == "slow":
                 self.release.wait(8.0)
-                conn.sendall(RESPONSE)
+                conn.sendall(self.answer)
             else:
-                for i in range(len(RESPONSE)):
+                answer = self.answer
+                for i in range(len(answer)):
                     if self.release.wait(0.2):
-                        conn.sendall(RESPONSE[i:])
+                        conn.sendall(answer[i:])
                         break
-                    conn.sendall(RESPONSE[i : i + 1])
+                    conn.sendall(answer[i : i + 1])
             with self._lock:
                 self.answered += 1
 
@@ -194,3 +201,28 @@ def test_stop_returns_within_its_timeout(
     wait_until(lambda: harness.stats.sent == 40)
     check_invariant(harness)
     assert harness.stats.dropped == 0 and held.requests == 1
+
+
+@pytest.mark.time_limit(40)
+@pytest.mark.parametrize("kind", TRANSPORTS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_send_in_flight_at_stop_that_then_fails_is_counted_as_a_shutdown_loss(
+    make_harness: Callable[[str, str], Harness], held: HeldEndpoint, mode: str, kind: str
+) -> None:
+    """stop() returns at its deadline with the request still in flight; when that request
+    then fails, its samples are counted in ``dropped_shutdown`` (and logged), not retried
+    and not left buffered."""
+    held.answer = FAILURE
+    harness = make_harness(mode, kind).start()
+    record(harness, 40)
+    assert harness.flush(0.2) is False
+    wait_until(held.received.is_set)
+    assert harness.stop(1.0) is False
+    assert harness.stats.in_flight == 40
+    held.release.set()
+    wait_until(lambda: harness.stats.in_flight == 0)
+    stats = harness.stats
+    check_invariant(harness)
+    assert stats.core.dropped_shutdown == 40 and stats.sent == 0 and stats.buffered == 0
+    time.sleep(0.3)
+    assert held.requests == 1, "a request was sent after stop()"
