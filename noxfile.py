@@ -10,7 +10,9 @@ own log) and prints one combined result; run one by hand with, for example,
   ``test`` extra minus the docs toolchain and ruff (those give the same answer on every
   version): ``mypy --strict --python-version 3.X`` (but for the version the full session's
   mypy already checks, pyproject's ``python_version``) and pytest minus the docs build and the
-  load tests (tests/reliability/test_load.py: minutes of CPU and gigabytes each).
+  load tests (tests/reliability/test_load.py: minutes of CPU and gigabytes each) and the
+  ``slow_e2e`` tests (real multi-process servers: seconds each, and the same answer on
+  every version as long as the library's own tests pass there).
 * ``packaging``: tests/test_packaging.py (sdist and wheel built, checked and installed into
   fresh venvs, with no extra and with each extra alone).
 
@@ -130,10 +132,12 @@ def _version_session(version: str) -> None:
         session.run(
             "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", _junit(f"tests-{version}"),
             "--deselect", DOCS_BUILD_TEST, "--ignore", PACKAGING_TESTS, "--ignore", LOAD_TESTS,
-            *session.posargs,
+            "-m", "not slow_e2e", *session.posargs,
         )  # fmt: skip
 
-    tests.__doc__ = f"mypy --strict and pytest (minus docs build, load tests) on Python {version}."
+    tests.__doc__ = (
+        f"mypy --strict and pytest (minus docs build, load and slow_e2e tests) on Python {version}."
+    )
     nox.session(name=f"tests-{version}", python=find_python(version) or version)(tests)
 
 
