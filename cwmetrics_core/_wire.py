@@ -246,7 +246,7 @@ class _JsonEncoder(Encoder):
 
     def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
         if payload.__class__ is tuple:
-            return len(self.fragment_of(key, timestamp, payload, index))
+            return len(self._fragment(key, timestamp, (), None, payload))
         if key._wf is self.wire_format:
             head, tail = key._head, key._tail
         else:
@@ -381,7 +381,7 @@ class _QueryEncoder(Encoder):
 
     def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
         if payload.__class__ is tuple:
-            return len(self.fragment_of(key, timestamp, payload, index))
+            return len(self._fragment(key, timestamp, (), None, payload, index))
         head, tail = self._key_parts(key)
         lp = len(f"&MetricData.member.{index}.")
         n = len(payload)
