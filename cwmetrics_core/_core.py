@@ -12,7 +12,8 @@ Which concern lives where (as h11's ``Connection`` delegates to its state tables
   accounting invariant.
 * ``_retry.py``: the policy that turns a failure into a decision value.
 * this module: the lifecycle (``CoreState``) and the flush schedule, and the calls that
-  move data from the store to the ledger and from the ledger to the driver.
+  move data from the store to the ledger and from the ledger to the driver
+  (:meth:`MetricsCore.prepare` lets an event-loop driver pack a request in slices).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The delivery ledger: everything sealed and not yet delivered, and the accounting.
 
 It holds sealed generations from the aggregation store, the per-group queues of compact
-datums ready to pack, the isolated groups a bisection produced, the batches in flight
-(each held as its request: the encoded body plus parallel lists of keys, timestamps and
-payloads, no per-datum objects), the retry schedule (the pause after a failure), expiry
+datums ready to pack, the next request while it is packed a slice at a time
+(:meth:`DeliveryLedger.prepare`), the isolated groups a bisection produced, the batches in
+flight (each held as its request: the encoded body, or only its measured size when
+botocore serializes it, plus parallel lists of keys, timestamps and payloads, no
+per-datum objects), the retry schedule (the pause after a failure), expiry
 of queued data, and every delivery counter. The accounting invariant::
 
     recorded == sent + dropped + buffered + in_flight

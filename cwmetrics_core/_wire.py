@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from itertools import repeat
 from json.encoder import encode_basestring_ascii
 from operator import add
 from typing import TYPE_CHECKING
@@ -416,27 +415,16 @@ class _QueryEncoder(Encoder):
             parts.append(s + "Minimum=" + _qnum(low))
             parts.append(s + "Maximum=" + _qnum(high))
         else:
-            # C-level maps: p + "Values.member.{k}=" + repr(value), for every value.
+            # p + "Values.member.{k}=" + repr(value) for every value, as
+            # p + p.join("Values.member.{k}=" + repr(value)): C-level maps, one concatenation
+            # per value.
             n = len(values)
-            parts.append(
-                "".join(
-                    map(
-                        add,
-                        map(add, repeat(p, n), _members(_VALUE_MEMBERS, "Values", n)),
-                        map(_qrepr, values),
-                    )
-                )
-            )
-            if counts is not None:
-                parts.append(
-                    "".join(
-                        map(
-                            add,
-                            map(add, repeat(p, n), _members(_COUNT_MEMBERS, "Counts", n)),
-                            map(_qrepr, counts),
-                        )
-                    )
-                )
+            if n:
+                members = _members(_VALUE_MEMBERS, "Values", n)
+                parts.append(p + p.join(map(add, members, map(_qrepr, values))))
+            if counts is not None and n:
+                members = _members(_COUNT_MEMBERS, "Counts", n)
+                parts.append(p + p.join(map(add, members, map(_qrepr, counts))))
         if tail:
             parts.append(tail.replace(_P, p))
         return "".join(parts)
