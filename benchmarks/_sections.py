@@ -267,6 +267,19 @@ def encoding(r: dict[str, Any], charts: list[str]) -> list[str]:
                 f"{e[f'{fmt}_speedup']:.1f}x",
             ]
             for fmt in ("json", "query")
+        ]
+        + [
+            [
+                label,
+                f"{e[f'{name}_datums_per_s']:,.0f}",
+                "",
+                f"{e[f'{name}_speedup']:.1f}x",
+            ]
+            for name, label in (
+                ("query_measure", "query, pack + measure only (the boto3 path)"),
+                ("botocore_json_measure", "botocore JSON, pack + measure only (the boto3 path)"),
+            )
+            if f"{name}_speedup" in e
         ],
     )
     lines += [

@@ -83,6 +83,29 @@ class _QueryReprCache(_ReprCache):
 
 
 _qrepr = _QueryReprCache().__getitem__
+
+
+class _LengthCache(dict[float, int]):
+    """float -> len(text(float)): measuring a datum is one lookup per value."""
+
+    __slots__ = ("_text",)
+    limit = 200_000
+
+    def __init__(self, text: Callable[[float], str]) -> None:
+        super().__init__()
+        self._text = text
+
+    def __missing__(self, value: float) -> int:
+        length = len(self._text(value))
+        if value:  # 0.0 and -0.0 are equal keys but print differently: never cache
+            if len(self) >= self.limit:
+                self.clear()
+            self[value] = length
+        return length
+
+
+_rlen = _LengthCache(_repr).__getitem__
+_qlen = _LengthCache(_qrepr).__getitem__
 #: "Values.member.1=", ... and "Counts.member.1=", ...: list prefixes for the query form.
 _VALUE_MEMBERS = [f"Values.member.{k}=" for k in range(1, 151)]
 _COUNT_MEMBERS = [f"Counts.member.{k}=" for k in range(1, 151)]
@@ -254,11 +277,11 @@ class _JsonEncoder(Encoder):
         seps = len(self.item_sep) * (n - 1)
         size = (
             len(head) + len(str(int(timestamp))) + len(tail) + self._values_fixed + seps
-            + sum(map(len, map(_repr, payload)))
+            + sum(map(_rlen, payload))
         )
         counts = payload.values()  # type: ignore[union-attr]
         if n != list(counts).count(1.0):
-            size += self._counts_fixed + seps + sum(map(len, map(_repr, counts)))
+            size += self._counts_fixed + seps + sum(map(_rlen, counts))
         return size
 
     def _fragment(
@@ -388,11 +411,11 @@ class _QueryEncoder(Encoder):
         size = (
             len(head) + len(tail) + (head.count(_P) + tail.count(_P)) * (lp - 1)
             + lp + 10 + len(_iso8601(timestamp))  # the prefix, "Timestamp=", the time
-            + n * lp + _member_lengths(n) + sum(map(len, map(_qrepr, payload)))
+            + n * lp + _member_lengths(n) + sum(map(_qlen, payload))
         )
         counts = payload.values()  # type: ignore[union-attr]
         if n != list(counts).count(1.0):
-            size += n * lp + _member_lengths(n) + sum(map(len, map(_qrepr, counts)))
+            size += n * lp + _member_lengths(n) + sum(map(_qlen, counts))
         return size
 
     def _fragment(
