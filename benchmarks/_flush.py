@@ -6,9 +6,10 @@ One value is recorded into each of ``n_series`` series (untimed), then a ticker 
 was blocked. Measured with ``HttpxTransport`` to the local endpoint (its own process) and
 with ``DryRunTransport`` (no I/O at all). ``httpx`` is a warm transport (one small flush
 before, so its client and TLS context exist); ``httpx_cold`` is a reporter's first flush.
-When the worst stall misses the target, the same flush is run again under cProfile, and
-the synchronous work per batch is timed piece by piece (pack+encode, gzip, signing) to say
-where the time goes. Every garbage collection during the flush is timed too.
+When the worst stall misses the target, the same flush is run again under cProfile. The
+synchronous work per batch is timed piece by piece (pack+encode whole, the reporter's
+prepare() slices and the next_batch() that finishes them, gzip, signing) to say where the
+time goes. Every garbage collection during the flush is timed too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from ._record import top_functions
 from ._workload import NAMESPACE, UNIT
 
 TARGET_STALL_MS = 10.0
+#: MetricsCore.prepare's budget per slice, as the asyncio reporter uses it.
+SLICE_BUDGET = 50
 REGION = "us-east-1"
 
 
@@ -183,11 +186,37 @@ def batch_pieces(n_series: int) -> dict[str, float]:
     from cwmetrics_transports._sigv4 import amz_date_from_epoch
 
     now = time.time()
-    core = MetricsCore(CoreConfig(max_buffered_datums=10**7), now=now)
-    rng = random.Random(7)
-    for i in range(n_series):
-        key = MetricKey(NAMESPACE, "Flush", {"S": f"s{i}"}, UNIT)
-        core.record_value(key, round(rng.lognormvariate(3.0, 0.6), 1), now)
+
+    def filled() -> MetricsCore:
+        core = MetricsCore(CoreConfig(max_buffered_datums=10**7), now=now)
+        rng = random.Random(7)
+        for i in range(n_series):
+            key = MetricKey(NAMESPACE, "Flush", {"S": f"s{i}"}, UNIT)
+            core.record_value(key, round(rng.lognormvariate(3.0, 0.6), 1), now)
+        return core
+
+    # What the asyncio reporter does: prepare() slices (the loop runs between them),
+    # then next_batch() finishes the request.
+    core = filled()
+    core.flush(now)
+    slices: list[float] = []
+    finishes: list[float] = []
+    while True:
+        while True:
+            start = time.perf_counter()
+            more = core.prepare(now, SLICE_BUDGET)
+            slices.append(time.perf_counter() - start)
+            if not more:
+                break
+        start = time.perf_counter()
+        batch = core.next_batch(now)
+        finishes.append(time.perf_counter() - start)
+        if batch is None:
+            break
+        core.ack(batch, now)
+    finishes.pop()
+    del core
+    core = filled()
     start = time.perf_counter()
     core.flush(now)
     seal_ms = (time.perf_counter() - start) * 1e3
@@ -229,6 +258,11 @@ def batch_pieces(n_series: int) -> dict[str, float]:
         "seal_ms": seal_ms,
         "pack_encode_ms_mean": sum(packs) / max(len(packs), 1) * 1e3,
         "pack_encode_ms_max": max(packs, default=0.0) * 1e3,
+        "slice_budget": SLICE_BUDGET,
+        "prepare_slice_ms_mean": sum(slices) / max(len(slices), 1) * 1e3,
+        "prepare_slice_ms_max": max(slices, default=0.0) * 1e3,
+        "finish_ms_mean": sum(finishes) / max(len(finishes), 1) * 1e3,
+        "finish_ms_max": max(finishes, default=0.0) * 1e3,
         "gzip_ms_mean": sum(gzips) / max(len(gzips), 1) * 1e3,
         "sign_ms_mean": sum(signs) / max(len(signs), 1) * 1e3,
     }

@@ -189,7 +189,7 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     enc = r.get("encoding")
     if enc:
         out.append(
-            _target("encoding speed-up vs botocore, JSON", enc["json_speedup"], 5.0, "x", True)
+            _target("encoding speed-up vs botocore, JSON", enc["json_speedup"], 6.0, "x", True)
         )
         out.append(
             _target("encoding speed-up vs botocore, query", enc["query_speedup"], 5.0, "x", True)

@@ -267,12 +267,27 @@ def encoding(r: dict[str, Any], charts: list[str]) -> list[str]:
                 f"{e[f'{fmt}_speedup']:.1f}x",
             ]
             for fmt in ("json", "query")
+        ]
+        + [
+            [
+                label,
+                f"{e[f'{name}_datums_per_s']:,.0f}",
+                "",
+                f"{e[f'{name}_speedup']:.1f}x",
+            ]
+            for name, label in (
+                ("query_measure", "query, pack + measure only (the boto3 path)"),
+                ("botocore_json_measure", "botocore JSON, pack + measure only (the boto3 path)"),
+            )
+            if f"{name}_speedup" in e
         ],
     )
     lines += [
         "From `benchmarks/bench_core.py` (its own 200,000-event workload, whatever the "
         f"flags): `batches_to_send` turning {e['json_datums']:,.0f} aggregated datums of up "
-        "to 150 values into 1000-datum requests (datum building + packing + encoding) vs "
+        "to 150 values into 1000-datum requests (datum building + packing + encoding; the "
+        "query body, only measured while packing since botocore serializes `params` on the "
+        "boto3 path, is built by reading `request.body`) vs "
         "botocore's serializer for the same params (validation off). Best of "
         f"{len(e.get('json_speedup_each_call', [0]))} calls per side; the speed-up of each "
         "call: JSON "
@@ -345,8 +360,9 @@ def flush(r: dict[str, Any], charts: list[str]) -> list[str]:
         d = f["dryrun"]
         lines += [
             f"DryRunTransport: {d['ticks']} tick(s) during a {d['wall_s'] * 1e3:.0f} ms flush "
-            "(its `asend` completes without awaiting anything, so the flush loop never yields "
-            "between requests).",
+            "(its `asend` completes without awaiting anything: the loop runs between the "
+            "slices in which the reporter packs each request, `MetricsCore.prepare`, and "
+            "after each request).",
             "",
         ]
     lines += [
@@ -361,6 +377,20 @@ def flush(r: dict[str, Any], charts: list[str]) -> list[str]:
                     f"{p['pack_encode_ms_mean']:.2f}",
                 ],
                 ["pack + encode, worst", f"{p['pack_encode_ms_max']:.2f}"],
+                *(
+                    [
+                        [
+                            f"one `core.prepare(now, {p['slice_budget']})` slice, mean / worst",
+                            f"{p['prepare_slice_ms_mean']:.2f} / {p['prepare_slice_ms_max']:.2f}",
+                        ],
+                        [
+                            "`core.next_batch` after the slices (finish), mean / worst",
+                            f"{p['finish_ms_mean']:.2f} / {p['finish_ms_max']:.2f}",
+                        ],
+                    ]
+                    if "prepare_slice_ms_mean" in p
+                    else []
+                ),
                 [
                     f"gzip level 1 of a {p['body_bytes_mean'] / 1e3:,.0f} kB body",
                     f"{p['gzip_ms_mean']:.2f}",

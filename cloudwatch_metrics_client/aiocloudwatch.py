@@ -39,6 +39,8 @@ from ._resolve import async_transport, default_async_transport, default_async_tr
 __all__ = ["CloudWatchAsyncMetricReporter", "CloudWatchAsyncMetrics"]
 
 _MAX_IDLE_WAIT = 60.0
+#: Packing work per slice between two yields to the loop (MetricsCore.prepare's budget).
+_PACK_SLICE = 50
 
 
 class CloudWatchAsyncMetricReporter(BaseReporter):
@@ -263,12 +265,26 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                 *(self._one_flow(transport, deadline) for _ in range(self.max_concurrency))
             )
 
+    async def _pack_ahead(self) -> None:
+        """Pack the next request a slice at a time, letting other tasks run in between
+        (packing 1000 datums in one piece blocks the loop for milliseconds)."""
+        while True:
+            with self._lock:
+                more = self._core.prepare(self._clock(), _PACK_SLICE)
+            if not more:
+                return
+            await asyncio.sleep(0)
+
     async def _one_flow(self, transport: AsyncTransport, deadline: float | None) -> None:
+        await self._pack_ahead()
         with self._lock:
             flow = send_flow(self._core, self._clock())
             batch = next(flow, None)
         try:
             while batch is not None and not self._past(deadline):
+                # While this batch is in hand and unsent, prepare the one after it (a
+                # cancellation here re-queues this batch: it was never sent).
+                await self._pack_ahead()
                 try:
                     outcome = await transport.asend(batch.request)
                 except Exception as exc:  # noqa: BLE001 - a transport bug is data too

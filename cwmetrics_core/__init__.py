@@ -36,15 +36,16 @@ from ._model import (
     MetricKey,
     PutMetricDataRequest,
     Unit,
+    WireFormat,
     check_namespace,
     normalise_dimensions,
     parse_unit,
 )
 from ._numbers import NUMBER_TYPES, check_count, check_storage_resolution, check_value
 from ._retry import Decision, Disposition, Drop, Retry, RetryPolicy, SendOutcome, Split
-from ._sink import PutMetricDataSink, Sink
+from ._sink import Packer, PutMetricDataSink, Sink
 from ._version import __version__ as __version__
-from ._wire import JSON_TARGET, WireFormat, encoder_for
+from ._wire import JSON_TARGET, encoder_for
 
 __all__ = [
     "ABANDONED",
@@ -53,6 +54,7 @@ __all__ = [
     "DeliveryLedger",
     "Drop",
     "Generation",
+    "Packer",
     "PutMetricDataSink",
     "Retry",
     "Sink",

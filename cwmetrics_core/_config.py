@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from ._errors import InvalidConfigError
 from ._limits import MAX_TIMESTAMP_AGE, Limits
+from ._model import WireFormat
 from ._retry import RetryPolicy
-from ._wire import WireFormat
 
 __all__ = ["CoreConfig"]
 

@@ -1,9 +1,11 @@
 """The delivery ledger: everything sealed and not yet delivered, and the accounting.
 
 It holds sealed generations from the aggregation store, the per-group queues of compact
-datums ready to pack, the isolated groups a bisection produced, the batches in flight
-(each held as its request: the encoded body plus parallel lists of keys, timestamps and
-payloads, no per-datum objects), the retry schedule (the pause after a failure), expiry
+datums ready to pack, the next request while it is packed a slice at a time
+(:meth:`DeliveryLedger.prepare`), the isolated groups a bisection produced, the batches in
+flight (each held as its request: the encoded body, or only its measured size when
+botocore serializes it, plus parallel lists of keys, timestamps and payloads, no
+per-datum objects), the retry schedule (the pause after a failure), expiry
 of queued data, and every delivery counter. The accounting invariant::
 
     recorded == sent + dropped + buffered + in_flight
@@ -22,9 +24,9 @@ from dataclasses import dataclass
 
 from ._aggregate import Generation, entries
 from ._errors import CoreStateError
-from ._model import Batch, Entry, MetricDatum, datum_of, payload_samples
+from ._model import Batch, Entry, MetricDatum, PutMetricDataRequest, datum_of, payload_samples
 from ._retry import Decision, Disposition, Drop, Retry, SendOutcome, Split
-from ._sink import DropReason, Sink
+from ._sink import UNLIMITED, DropReason, Packer, Sink
 
 __all__ = ["CoreStats", "DeliveryLedger", "FailureAction"]
 
@@ -123,7 +125,11 @@ class DeliveryLedger:
     """
 
     def __init__(self, sink: Sink, max_timestamp_age: float) -> None:
-        self.sink = sink
+        self._sink = sink
+        #: The next request, partly packed by :meth:`prepare` (its datums are held, not
+        #: in flight), and whether it is complete.
+        self._packer: Packer | None = None
+        self._packer_done = False
         self.max_age = max_timestamp_age
         self._sealed: deque[Generation] = deque()
         self._converter: Iterator[Entry] | None = None
@@ -150,6 +156,29 @@ class DeliveryLedger:
         self.send_failures = 0
         self.retries = 0
         self.splits = 0
+
+    @property
+    def sink(self) -> Sink:
+        """Packs requests (limits and codec)."""
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: Sink) -> None:
+        """Pack future requests with ``sink``; a request partly packed with the old one
+        goes back to its queue."""
+        self._abandon_packer()
+        self._sink = sink
+
+    def _abandon_packer(self) -> None:
+        packer, self._packer = self._packer, None
+        if packer is not None:
+            packer.give_back(self._queue(packer.group))
+
+    def _queue(self, group: str) -> deque[Entry]:
+        queue = self._ready.get(group)
+        if queue is None:
+            queue = self._ready[group] = deque()
+        return queue
 
     # ------------------------------------------------------------------ intake
     def admit(self, generation: Generation, datums: int) -> None:
@@ -219,27 +248,78 @@ class DeliveryLedger:
                 self._isolated.appendleft(list(queue))
             if batch is not None:
                 return batch
-        limit = self.sink.limits.max_datums_per_request
         while True:  # a group whose datums all expired yields no batch: try the next one
-            self._fill()
-            chosen: str | None = None
-            for group_name, queue in self._ready.items():
-                if len(queue) >= limit:
-                    chosen = group_name
-                    break
-                if chosen is None and queue:
-                    chosen = group_name
-            if chosen is None:
-                return None
-            queue = self._ready[chosen]
-            batch = self._pack(chosen, queue, oldest, False)
-            if not queue:
-                del self._ready[chosen]
+            packer = self._packer
+            if packer is None:
+                chosen = self._choose()
+                if chosen is None:
+                    return None
+                packer = self.sink.packer(chosen)
+            self._packer = None
+            if not self._packer_done:
+                self._feed(packer, UNLIMITED, oldest)
+            self._packer_done = False
+            batch = self._in_flight_as(packer.finish(), False)
             if batch is not None:
                 return batch
 
+    def _choose(self) -> str | None:
+        """The group to pack next: one with a full request queued, else the first one."""
+        self._fill()
+        limit = self.sink.limits.max_datums_per_request
+        chosen: str | None = None
+        for group_name, queue in self._ready.items():
+            if len(queue) >= limit:
+                return group_name
+            if chosen is None and queue:
+                chosen = group_name
+        return chosen
+
+    def _feed(self, packer: Packer, budget: int, oldest: float) -> bool:
+        group = packer.group
+        queue = self._ready.get(group)
+        if queue is None:
+            return True
+        done = packer.feed(queue, budget, oldest=oldest, drop=self._drop)
+        if not queue:
+            del self._ready[group]
+        return done
+
+    def prepare(self, now: float, budget: int) -> bool:
+        """Pack a slice (``budget``, see :meth:`Packer.feed`) of the next request, without
+        handing it out.
+
+        A driver that must not block for long (an event loop) calls this until it returns
+        False, yielding between calls; :meth:`take` then only finishes the request. Calling
+        it is optional: :meth:`take` packs whatever is left.
+
+        Returns:
+            True while the next request needs more packing; False when it is complete,
+            or when there is nothing to prepare (paused, nothing queued, or a bisected
+            group is next: those are packed whole, they are small).
+        """
+        if now < self.paused_until or self.pending <= 0 or self._isolated:
+            return False
+        packer = self._packer
+        if packer is None:
+            chosen = self._choose()
+            if chosen is None:
+                return False
+            packer = self._packer = self.sink.packer(chosen)
+            self._packer_done = False
+        elif self._packer_done:
+            return False
+        self._packer_done = self._feed(packer, budget, now - self.max_age)
+        return not self._packer_done
+
     def _pack(self, group: str, queue: deque[Entry], oldest: float, isolated: bool) -> Batch | None:
-        packed = self.sink.pack(group, queue, oldest=oldest, drop=self._drop)
+        return self._in_flight_as(
+            self.sink.pack(group, queue, oldest=oldest, drop=self._drop), isolated
+        )
+
+    def _in_flight_as(
+        self, packed: tuple[PutMetricDataRequest, list[int]] | None, isolated: bool
+    ) -> Batch | None:
         if packed is None:
             return None
         request, attempts = packed
@@ -280,7 +360,7 @@ class DeliveryLedger:
         self.held -= n
         self.requests_sent += 1
         self.datums_sent += n
-        self.bytes_sent += len(request.body)
+        self.bytes_sent += request.size
         self.failures_in_a_row = 0
         self.rejects_in_a_row = 0
 
@@ -355,6 +435,7 @@ class DeliveryLedger:
         return dropped
 
     def _drain_queued(self) -> Iterator[Entry]:
+        self._abandon_packer()
         while self._isolated:
             yield from self._isolated.popleft()
         for queue in self._ready.values():

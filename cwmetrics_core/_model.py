@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NoReturn
 
 from ._errors import InvalidMetricError, MetricTypeError
 from ._limits import (
@@ -15,17 +15,30 @@ from ._limits import (
 )
 from ._numbers import check_storage_resolution
 
-if TYPE_CHECKING:
-    from ._wire import WireFormat
-
 __all__ = [
-    "Unit", "MetricKey", "MetricDatum", "PutMetricDataRequest", "Batch", "DimensionsLike",
+    "WireFormat", "Unit", "MetricKey", "MetricDatum", "PutMetricDataRequest", "Batch",
+    "DimensionsLike",
     "normalise_dimensions", "check_namespace", "parse_unit", "Payload", "Entry",
-    "payload_samples", "datum_of",
+    "payload_samples", "datum_of", "datum_params",
 ]
 
 #: What a ``dimensions`` argument may be: a mapping, or an iterable of ``(name, value)`` pairs.
 DimensionsLike = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+class WireFormat(str, enum.Enum):
+    """The body encoding a transport sends; the packer measures 1 MB in it.
+
+    Defined here, beside the requests that carry it, so that the codecs (``_wire.py``)
+    depend on the value classes and never the other way round.
+    """
+
+    JSON = "json"
+    BOTOCORE_JSON = "botocore-json"
+    QUERY = "query"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Unit(str, enum.Enum):
@@ -180,7 +193,10 @@ class MetricKey:
         MetricTypeError: a field of the wrong type.
     """
 
-    __slots__ = ("_cache", "_hash", "dimensions", "name", "namespace", "storage_resolution", "unit")
+    __slots__ = (
+        "_hash", "_head", "_tail", "_wf", "dimensions", "name", "namespace",
+        "storage_resolution", "unit",
+    )
 
     namespace: str
     name: str
@@ -188,7 +204,11 @@ class MetricKey:
     unit: Unit
     storage_resolution: int
     _hash: int
-    _cache: dict[Any, Any] | None
+    # The key's wire text in the encoding last asked for (``_wf``), as plain strings: a
+    # cache that adds no object for the garbage collector to track (see ``_wire.py``).
+    _wf: WireFormat | None
+    _head: str
+    _tail: str
 
     def __init__(
         self,
@@ -210,7 +230,7 @@ class MetricKey:
         setter(self, "unit", parsed_unit)
         setter(self, "storage_resolution", storage_resolution)
         setter(self, "_hash", hash((ns, metric_name, dims, parsed_unit, storage_resolution)))
-        setter(self, "_cache", None)  # wire fragments, created by the first encoder
+        setter(self, "_wf", None)  # wire fragments, filled in by the first encoder
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"MetricKey is immutable; cannot set {name!r}")
@@ -338,25 +358,30 @@ class MetricDatum:
 
 
 class PutMetricDataRequest:
-    """A ready-to-send PutMetricData request, within every limit, encoded once.
+    """A ready-to-send PutMetricData request, within every limit, measured exactly.
 
-    The core builds requests from compact datums (see :meth:`packed`): the encoded body
-    plus parallel lists of keys, timestamps and payloads, so a request in flight adds no
-    per-datum object for the garbage collector to walk. :attr:`datums` and :attr:`params`
-    are built on first use.
+    The core builds requests from compact datums (see :meth:`packed`): parallel lists of
+    keys, timestamps and payloads, so a request in flight adds no per-datum object for the
+    garbage collector to walk. :attr:`datums` and :attr:`params` are built on use.
+
+    For :attr:`WireFormat.BOTOCORE_JSON` and :attr:`WireFormat.QUERY` (botocore serializes
+    :attr:`params` itself) the core measures the exact size of the body botocore will
+    write without building it, and :attr:`body` is encoded on first access only: a
+    boto3/aiobotocore transport never encodes a request twice.
 
     Attributes:
         namespace: the request's namespace (requests never mix namespaces).
-        body: the exact encoded body in ``wire_format`` (what the packer measured).
-        wire_format: the encoding of ``body``.
+        wire_format: the encoding of :attr:`body`.
+        size: the exact byte size of :attr:`body` (what the packer measured against the
+            request size limit).
         headers: the protocol headers a raw HTTP transport must send with ``body``
             (``Content-Type`` and, for JSON, ``X-Amz-Target``).
         samples: total sample count carried (sum of counts / sample counts).
     """
 
     __slots__ = (
-        "_datums", "_params", "body", "headers", "keys", "namespace", "payloads", "samples",
-        "timestamps", "wire_format",
+        "_body", "_datums", "_encode", "headers", "keys", "namespace", "payloads", "samples",
+        "size", "timestamps", "wire_format",
     )
 
     def __init__(
@@ -369,11 +394,12 @@ class PutMetricDataRequest:
     ) -> None:
         self.namespace = namespace
         self._datums: tuple[MetricDatum, ...] | None = datums
-        self.body = body
+        self._body: bytes | None = body
+        self._encode: Callable[[PutMetricDataRequest], bytes] | None = None
+        self.size = len(body)
         self.wire_format = wire_format
         self.headers = headers
         self.samples = math.fsum(d.samples for d in datums)
-        self._params: dict[str, Any] | None = None
         #: The datums' keys, timestamps and payloads, in wire order.
         self.keys: list[MetricKey] = [d.key for d in datums]
         self.timestamps: list[float] = [d.timestamp for d in datums]
@@ -387,23 +413,50 @@ class PutMetricDataRequest:
         timestamps: list[float],
         payloads: list[Payload],
         samples: float,
-        body: bytes,
+        body: bytes | None,
         wire_format: WireFormat,
         headers: dict[str, str],
+        *,
+        size: int | None = None,
+        encode: Callable[[PutMetricDataRequest], bytes] | None = None,
     ) -> PutMetricDataRequest:
-        """A request from compact datums (what the packer produces); no datum objects."""
+        """A request from compact datums (what the packer produces); no datum objects.
+
+        Either ``body`` (then ``size`` is its length), or ``size`` and ``encode``: the
+        function that builds the body of exactly ``size`` bytes on first use.
+        """
         self = cls.__new__(cls)
         self.namespace = namespace
         self._datums = None
-        self.body = body
+        self._body = body
+        self._encode = encode
+        if body is not None:
+            self.size = len(body)
+        elif size is None or encode is None:
+            raise TypeError("packed() needs a body, or a size and an encode function")
+        else:
+            self.size = size
         self.wire_format = wire_format
         self.headers = headers
         self.samples = samples
-        self._params = None
         self.keys = keys
         self.timestamps = timestamps
         self.payloads = payloads
         return self
+
+    @property
+    def body(self) -> bytes:
+        """The exact encoded body in :attr:`wire_format` (:attr:`size` bytes)."""
+        body = self._body
+        if body is None:
+            assert self._encode is not None
+            body = self._body = self._encode(self)
+        return body
+
+    @body.setter
+    def body(self, body: bytes) -> None:
+        self._body = body
+        self.size = len(body)
 
     @property
     def datums(self) -> tuple[MetricDatum, ...]:
@@ -417,17 +470,17 @@ class PutMetricDataRequest:
 
     @property
     def params(self) -> dict[str, Any]:
-        """Keyword arguments for boto3's ``client.put_metric_data(**params)`` (built lazily).
+        """Keyword arguments for boto3's ``client.put_metric_data(**params)``, built from
+        the compact datums on each access (no :class:`MetricDatum` in between; nothing is
+        kept while the request is in flight).
 
-        Encoding these params with botocore gives byte-for-byte the body the core measured
+        botocore serializing these params writes byte-for-byte the body the core measured
         for :attr:`WireFormat.BOTOCORE_JSON` and :attr:`WireFormat.QUERY`.
         """
-        if self._params is None:
-            self._params = {
-                "Namespace": self.namespace,
-                "MetricData": [d.to_params() for d in self.datums],
-            }
-        return self._params
+        return {
+            "Namespace": self.namespace,
+            "MetricData": list(map(datum_params, self.keys, self.timestamps, self.payloads)),
+        }
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -435,8 +488,32 @@ class PutMetricDataRequest:
     def __repr__(self) -> str:
         return (
             f"PutMetricDataRequest(namespace={self.namespace!r}, datums={len(self.keys)}, "
-            f"bytes={len(self.body)}, wire_format={self.wire_format.value!r})"
+            f"bytes={self.size}, wire_format={self.wire_format.value!r})"
         )
+
+
+def datum_params(key: MetricKey, timestamp: float, payload: Payload) -> dict[str, Any]:
+    """One compact datum as a boto3 ``MetricData`` entry (what :meth:`MetricDatum.to_params`
+    returns for the same datum; the order of the fields is the order botocore's JSON
+    serializer writes them in)."""
+    entry: dict[str, Any] = {"MetricName": key.name}
+    if key.dimensions:
+        entry["Dimensions"] = [{"Name": n, "Value": v} for n, v in key.dimensions]
+    entry["Timestamp"] = int(timestamp)
+    if payload.__class__ is tuple:
+        count, total, low, high = payload
+        entry["StatisticValues"] = {"SampleCount": count, "Sum": total, "Minimum": low,
+                                    "Maximum": high}  # fmt: skip
+    else:
+        entry["Values"] = list(payload)
+        counts = list(payload.values())  # type: ignore[union-attr]
+        if counts.count(1.0) != len(counts):
+            entry["Counts"] = counts
+    if key.unit is not Unit.NONE:
+        entry["Unit"] = key.unit.value
+    if key.storage_resolution != 60:
+        entry["StorageResolution"] = key.storage_resolution
+    return entry
 
 
 #: A datum's data, compactly: ``{value: count}`` (at most one datum's worth of values) or

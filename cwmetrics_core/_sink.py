@@ -5,7 +5,8 @@ A sink answers three questions for the core, and nothing else:
 * which datums may share a request (:meth:`Sink.group_of`: the namespace, for
   PutMetricData);
 * how one request is packed from queued datums under its limits, measured on the exact
-  encoded body (:meth:`Sink.pack`);
+  encoded body (:meth:`Sink.pack`, or step by step with a :class:`Packer` from
+  :meth:`Sink.packer`, so an event loop can run between slices of a large request);
 * what the encoding is called (:attr:`Sink.wire_format`).
 
 :class:`PutMetricDataSink` is today's sink: PutMetricData in AWS JSON 1.0 or the query
@@ -22,14 +23,99 @@ from collections.abc import Callable
 from math import fsum
 
 from ._limits import Limits
-from ._model import Entry, MetricKey, PutMetricDataRequest
-from ._wire import Encoder, WireFormat, encoder_for
+from ._model import Entry, MetricKey, Payload, PutMetricDataRequest, WireFormat
+from ._wire import Encoder, encoder_for
 
-__all__ = ["DropReason", "PutMetricDataSink", "Sink"]
+__all__ = ["DropReason", "Packer", "PutMetricDataSink", "Sink"]
+
+#: A :meth:`Packer.feed` budget that packs the whole request.
+UNLIMITED = 1 << 62
 
 #: Why a sink could not pack a datum: ``"expired"`` (older than the caller's horizon) or
 #: ``"too_large"`` (alone it exceeds the request size limit: it can never be sent).
 DropReason = str
+
+
+class Packer:
+    """One request being packed, a slice at a time (from :meth:`Sink.packer`).
+
+    :meth:`feed` takes datums from the front of a queue into the request; it stops after
+    ``budget`` datums, and the caller may do other work (an event loop may run) before it
+    feeds the next slice. :meth:`finish` builds the request. Datums taken are held by the
+    packer until then: :meth:`give_back` returns them to the front of a queue, in order,
+    when the request is abandoned (the wire format changed, the data is discarded).
+    """
+
+    #: The group (namespace) of the request.
+    group: str
+
+    def feed(
+        self,
+        queue: deque[Entry],
+        budget: int,
+        *,
+        oldest: float,
+        drop: Callable[[Entry, DropReason], None],
+    ) -> bool:
+        """Take datums from the front of ``queue`` until ``budget`` is spent.
+
+        ``budget`` is in units of work: a datum costs 1, plus 1 per 16 of its values (so
+        a slice takes about the same time whatever the datums hold).
+
+        Returns:
+            True when the request is complete: full, the next datum does not fit, or
+            ``queue`` ran out. False when the budget ran out first.
+        """
+        raise NotImplementedError
+
+    def finish(self) -> tuple[PutMetricDataRequest, list[int]] | None:
+        """The request and the attempts of its datums, or None when it holds none."""
+        raise NotImplementedError
+
+    def give_back(self, queue: deque[Entry]) -> None:
+        """Put every datum taken back at the front of ``queue`` (this packer is then empty)."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+
+class _OneShotPacker(Packer):
+    """A packer for a sink that only implements :meth:`Sink.pack`: the whole request is
+    packed by the first :meth:`feed`."""
+
+    __slots__ = ("_packed", "_sink", "group")
+
+    def __init__(self, sink: Sink, group: str) -> None:
+        self._sink = sink
+        self.group = group
+        self._packed: tuple[PutMetricDataRequest, list[int]] | None = None
+
+    def feed(
+        self,
+        queue: deque[Entry],
+        budget: int,
+        *,
+        oldest: float,
+        drop: Callable[[Entry, DropReason], None],
+    ) -> bool:
+        if self._packed is None:
+            self._packed = self._sink.pack(self.group, queue, oldest=oldest, drop=drop)
+        return True
+
+    def finish(self) -> tuple[PutMetricDataRequest, list[int]] | None:
+        packed, self._packed = self._packed, None
+        return packed
+
+    def give_back(self, queue: deque[Entry]) -> None:
+        packed, self._packed = self._packed, None
+        if packed is not None:
+            request, attempts = packed
+            taken = zip(request.keys, request.timestamps, request.payloads, attempts, strict=True)
+            queue.extendleft(reversed(list(taken)))
+
+    def __len__(self) -> int:
+        return 0 if self._packed is None else len(self._packed[0])
 
 
 class Sink:
@@ -66,6 +152,12 @@ class Sink:
         """
         raise NotImplementedError
 
+    def packer(self, group: str) -> Packer:
+        """A :class:`Packer` for one request of ``group``. The default packs the whole
+        request at once with :meth:`pack`; a sink whose requests are large should pack in
+        slices (as :class:`PutMetricDataSink` does)."""
+        return _OneShotPacker(self, group)
+
 
 class PutMetricDataSink(Sink):
     """CloudWatch PutMetricData: one namespace per request, 1000 datums, 1 MB measured.
@@ -101,25 +193,89 @@ class PutMetricDataSink(Sink):
         oldest: float,
         drop: Callable[[Entry, DropReason], None],
     ) -> tuple[PutMetricDataRequest, list[int]] | None:
+        packer = self.packer(group)
+        packer.feed(queue, UNLIMITED, oldest=oldest, drop=drop)
+        return packer.finish()
+
+    def packer(self, group: str) -> Packer:
+        return _PutMetricDataPacker(self._codec, self.limits, group)
+
+
+class _PutMetricDataPacker(Packer):
+    """Packs one PutMetricData request datum by datum, measuring the exact body size.
+
+    For codecs that only measure (botocore serializes ``params`` itself) no text is built:
+    the request's body is encoded on demand.
+    """
+
+    __slots__ = (
+        "_attempts",
+        "_codec",
+        "_frags",
+        "_keys",
+        "_limit_bytes",
+        "_max_datums",
+        "_payloads",
+        "_size",
+        "_timestamps",
+        "group",
+    )
+
+    def __init__(self, codec: Encoder, limits: Limits, group: str) -> None:
+        self._codec = codec
+        self.group = group
+        self._size = len(codec.prefix(group)) + len(codec.suffix)
+        self._limit_bytes = limits.max_request_bytes
+        self._max_datums = limits.max_datums_per_request
+        self._keys: list[MetricKey] = []
+        self._timestamps: list[float] = []
+        self._payloads: list[Payload] = []
+        self._attempts: list[int] = []
+        self._frags: list[str] | None = None if codec.measure_only else []
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def feed(
+        self,
+        queue: deque[Entry],
+        budget: int,
+        *,
+        oldest: float,
+        drop: Callable[[Entry, DropReason], None],
+    ) -> bool:
         codec = self._codec
+        frags = self._frags
+        measure = codec.size_of if frags is None else None
         fragment = codec.fragment_of
-        prefix = codec.prefix(group)
-        sep = codec.item_sep
-        suffix = codec.suffix
-        size = len(prefix) + len(suffix)
-        limit_bytes = self.limits.max_request_bytes
-        max_datums = self.limits.max_datums_per_request
-        chosen: list[Entry] = []
-        frags: list[str] = []
-        n = 0
-        while queue and n < max_datums:
-            entry = queue[0]
-            if entry[1] < oldest:
+        sep = len(codec.item_sep)
+        size = self._size
+        limit_bytes = self._limit_bytes
+        keys, timestamps = self._keys, self._timestamps
+        payloads, attempts = self._payloads, self._attempts
+        n = len(keys)
+        max_datums = self._max_datums
+        spent = 0
+        complete = True
+        while n < max_datums:
+            if spent >= budget:
+                complete = False
+                break
+            if not queue:
+                break
+            key, ts, payload, tries = entry = queue[0]
+            if ts < oldest:
                 queue.popleft()
                 drop(entry, "expired")
                 continue
-            frag = fragment(entry[0], entry[1], entry[2], n + 1)
-            grow = len(frag) + (len(sep) if n else 0)
+            if measure is not None:
+                grow = measure(key, ts, payload, n + 1)
+                frag = None
+            else:
+                frag = fragment(key, ts, payload, n + 1)
+                grow = len(frag)
+            if n:
+                grow += sep
             if size + grow > limit_bytes:
                 if n:
                     break
@@ -128,24 +284,51 @@ class PutMetricDataSink(Sink):
                 continue
             size += grow
             n += 1
-            chosen.append(entry)
-            frags.append(frag)
+            spent += 1 + (len(payload) >> 4)
+            keys.append(key)
+            timestamps.append(ts)
+            payloads.append(payload)
+            attempts.append(tries)
+            if frags is not None:
+                frags.append(frag)  # type: ignore[arg-type]
             queue.popleft()
-        if not n:
+        self._size = size
+        return complete
+
+    def finish(self) -> tuple[PutMetricDataRequest, list[int]] | None:
+        keys = self._keys
+        if not keys:
             return None
-        payloads = [e[2] for e in chosen]
+        codec = self._codec
+        payloads = self._payloads
         samples = fsum(
             [fsum(p.values()) if p.__class__ is dict else p[0] for p in payloads]
         )
-        body = (prefix + sep.join(frags) + suffix).encode("ascii")
+        frags = self._frags
+        body = (
+            None if frags is None
+            else (codec.prefix(self.group) + codec.item_sep.join(frags) + codec.suffix).encode(
+                "ascii"
+            )
+        )
         request = PutMetricDataRequest.packed(
-            group,
-            [e[0] for e in chosen],
-            [e[1] for e in chosen],
+            self.group,
+            keys,
+            self._timestamps,
             payloads,
             samples,
             body,
             codec.wire_format,
             codec.headers,
+            size=self._size,
+            encode=codec.encode_request,
         )
-        return request, [e[3] for e in chosen]
+        return request, self._attempts
+
+    def give_back(self, queue: deque[Entry]) -> None:
+        taken = zip(self._keys, self._timestamps, self._payloads, self._attempts, strict=True)
+        queue.extendleft(reversed(list(taken)))
+        self._keys, self._timestamps, self._payloads, self._attempts = [], [], [], []
+        if self._frags is not None:
+            self._frags = []
+        self._size = len(self._codec.prefix(self.group)) + len(self._codec.suffix)

@@ -11,20 +11,29 @@ Three encodings of the same datums:
 
 Every encoding is ASCII (JSON escapes non-ASCII, the form body percent-encodes it), so
 ``len(text)`` is the byte size: the packer measures exactly what goes on the wire. Per-key
-fragments are computed once and cached on the :class:`~cwmetrics_core.MetricKey`.
+fragments are computed once and cached on the :class:`~cwmetrics_core.MetricKey` as plain
+strings (no container per key: a flush of many new series allocates nothing that the
+garbage collector would keep tracking).
+
+For the two encodings botocore writes itself (botocore JSON and query), an encoder also
+measures a datum's exact size without building its text (:meth:`Encoder.size_of`), so a
+boto3 transport sends ``params`` that botocore serializes once, and the body is built only
+when something asks for it (:meth:`Encoder.encode_request`).
 """
 
 from __future__ import annotations
 
-import enum
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from itertools import repeat
 from json.encoder import encode_basestring_ascii
 from operator import add
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ._model import MetricDatum, MetricKey, Payload, Unit
+from ._model import MetricDatum, MetricKey, Payload, Unit, WireFormat
+
+if TYPE_CHECKING:
+    from ._model import PutMetricDataRequest
 
 __all__ = ["WireFormat", "Encoder", "encoder_for", "JSON_TARGET"]
 
@@ -32,6 +41,7 @@ __all__ = ["WireFormat", "Encoder", "encoder_for", "JSON_TARGET"]
 JSON_TARGET = "GraniteServiceVersion20100801.PutMetricData"
 
 _float_repr = float.__repr__
+_NO_UNIT = Unit.NONE
 #: json.dumps(s) for a str, without json.dumps' overhead (same C function, same output).
 _jstr: Callable[[str], str] = encode_basestring_ascii
 
@@ -73,6 +83,29 @@ class _QueryReprCache(_ReprCache):
 
 
 _qrepr = _QueryReprCache().__getitem__
+
+
+class _LengthCache(dict[float, int]):
+    """float -> len(text(float)): measuring a datum is one lookup per value."""
+
+    __slots__ = ("_text",)
+    limit = 200_000
+
+    def __init__(self, text: Callable[[float], str]) -> None:
+        super().__init__()
+        self._text = text
+
+    def __missing__(self, value: float) -> int:
+        length = len(self._text(value))
+        if value:  # 0.0 and -0.0 are equal keys but print differently: never cache
+            if len(self) >= self.limit:
+                self.clear()
+            self[value] = length
+        return length
+
+
+_rlen = _LengthCache(_repr).__getitem__
+_qlen = _LengthCache(_qrepr).__getitem__
 #: "Values.member.1=", ... and "Counts.member.1=", ...: list prefixes for the query form.
 _VALUE_MEMBERS = [f"Values.member.{k}=" for k in range(1, 151)]
 _COUNT_MEMBERS = [f"Counts.member.{k}=" for k in range(1, 151)]
@@ -85,21 +118,22 @@ def _members(table: list[str], name: str, n: int) -> list[str]:
     return table[:n]
 
 
-class WireFormat(str, enum.Enum):
-    """The body encoding a transport sends; the packer measures 1 MB in it."""
-
-    JSON = "json"
-    BOTOCORE_JSON = "botocore-json"
-    QUERY = "query"
-
-    def __str__(self) -> str:
-        return self.value
+_MEMBER_LENGTHS: list[int] = [0]
 
 
-def _new_cache(key: MetricKey) -> dict[Any, Any]:
-    cache: dict[Any, Any] = {}
-    object.__setattr__(key, "_cache", cache)
-    return cache
+def _member_lengths(n: int) -> int:
+    """Characters of the first ``n`` ``Values.member.K=`` prefixes (``Counts`` alike)."""
+    table = _MEMBER_LENGTHS
+    while len(table) <= n:
+        table.append(table[-1] + len(f"Values.member.{len(table)}="))
+    return table[n]
+
+
+def _set_parts(key: MetricKey, wire_format: WireFormat, head: str, tail: str) -> None:
+    setter = object.__setattr__
+    setter(key, "_head", head)
+    setter(key, "_tail", tail)
+    setter(key, "_wf", wire_format)
 
 
 class Encoder:
@@ -113,6 +147,9 @@ class Encoder:
     item_sep: str
     suffix: str
     headers: dict[str, str]
+    #: True when the body is serialized by botocore from ``params`` (the packer then only
+    #: measures, with :meth:`size_of`, and the body is built on demand).
+    measure_only: bool = False
 
     def prefix(self, namespace: str) -> str:
         """The body text before the first datum."""
@@ -127,20 +164,54 @@ class Encoder:
         1-based position ``index``: the same text as :meth:`fragment` of that datum."""
         raise NotImplementedError
 
+    def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
+        """``len(fragment_of(...))``, computed without building the text."""
+        return len(self.fragment_of(key, timestamp, payload, index))
+
     def encode(self, namespace: str, datums: list[MetricDatum]) -> bytes:
         """Encode a whole request (no limit checks; the packer does those)."""
         frags = [self.fragment(d, i) for i, d in enumerate(datums, 1)]
         return (self.prefix(namespace) + self.item_sep.join(frags) + self.suffix).encode("ascii")
 
+    def encode_request(self, request: PutMetricDataRequest) -> bytes:
+        """The body of a packed request, from its compact datums."""
+        frags = list(
+            map(
+                self.fragment_of,
+                request.keys,
+                request.timestamps,
+                request.payloads,
+                range(1, len(request.keys) + 1),
+            )
+        )
+        return (
+            self.prefix(request.namespace) + self.item_sep.join(frags) + self.suffix
+        ).encode("ascii")
+
 
 class _JsonEncoder(Encoder):
-    def __init__(self, wire_format: WireFormat, item_sep: str, key_sep: str) -> None:
+    def __init__(
+        self, wire_format: WireFormat, item_sep: str, key_sep: str, measure_only: bool
+    ) -> None:
         self.wire_format = wire_format
         self.item_sep = item_sep
+        self.measure_only = measure_only
         self._key_sep = key_sep
         self.suffix = "]}"
         self._values_key = self._q("Values") + "["
         self._counts_key = self._q("Counts") + "["
+        # Fixed characters of a value datum besides the key, timestamp and numbers:
+        # sep + '"Values":[' + ']' (+ sep + '"Counts":[' + ']').
+        self._values_fixed = len(item_sep) + len(self._values_key) + 1
+        self._counts_fixed = len(item_sep) + len(self._counts_key) + 1
+        sep, q = item_sep, self._q
+        # Constant pieces of a key's text, and its tail per (unit, storage resolution).
+        self._name_key = "{" + q("MetricName")
+        self._dims_key = sep + q("Dimensions") + "["
+        self._dim_name = "{" + q("Name")
+        self._dim_value = sep + q("Value")
+        self._ts_key = sep + q("Timestamp")
+        self._tails: dict[tuple[Unit, int], str] = {}
         self.headers = {
             "Content-Type": "application/x-amz-json-1.0",
             "X-Amz-Target": JSON_TARGET,
@@ -155,28 +226,25 @@ class _JsonEncoder(Encoder):
         )
 
     def _key_parts(self, key: MetricKey) -> tuple[str, str]:
-        cache = key._cache
-        if cache is None:
-            cache = _new_cache(key)
-        cached: tuple[str, str] | None = cache.get(self.wire_format)
-        if cached is not None:
-            return cached
-        sep, q = self.item_sep, self._q
-        head = "{" + q("MetricName") + _jstr(key.name)
+        if key._wf is self.wire_format:
+            return key._head, key._tail
+        head = self._name_key + _jstr(key.name)
         if key.dimensions:
-            dims = sep.join(
-                "{" + q("Name") + _jstr(n) + sep + q("Value") + _jstr(v) + "}"
-                for n, v in key.dimensions
-            )
-            head += sep + q("Dimensions") + "[" + dims + "]"
-        head += sep + q("Timestamp")
-        tail = ""
-        if key.unit is not Unit.NONE:
-            tail += sep + q("Unit") + _jstr(key.unit.value)
-        if key.storage_resolution != 60:
-            tail += sep + q("StorageResolution") + str(key.storage_resolution)
-        tail += "}"
-        cache[self.wire_format] = (head, tail)
+            dn, dv = self._dim_name, self._dim_value
+            dims = [dn + _jstr(n) + dv + _jstr(v) + "}" for n, v in key.dimensions]
+            head += self._dims_key + self.item_sep.join(dims) + "]"
+        head += self._ts_key
+        tails = self._tails
+        tail = tails.get((key.unit, key.storage_resolution))
+        if tail is None:
+            sep, q = self.item_sep, self._q
+            tail = ""
+            if key.unit is not _NO_UNIT:
+                tail += sep + q("Unit") + _jstr(key.unit.value)
+            if key.storage_resolution != 60:
+                tail += sep + q("StorageResolution") + str(key.storage_resolution)
+            tail = tails[(key.unit, key.storage_resolution)] = tail + "}"
+        _set_parts(key, self.wire_format, head, tail)
         return head, tail
 
     def fragment(self, datum: MetricDatum, index: int) -> str:
@@ -187,15 +255,34 @@ class _JsonEncoder(Encoder):
     def fragment_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> str:
         if payload.__class__ is tuple:
             return self._fragment(key, timestamp, (), None, payload)
-        cache = key._cache
-        parts = cache.get(self.wire_format) if cache is not None else None
-        head, tail = parts if parts is not None else self._key_parts(key)
+        if key._wf is self.wire_format:
+            head, tail = key._head, key._tail
+        else:
+            head, tail = self._key_parts(key)
         sep = self.item_sep
         data = self._values_key + sep.join(map(_repr, payload)) + "]"
         counts = payload.values()  # type: ignore[union-attr]
         if len(counts) != list(counts).count(1.0):
             data += sep + self._counts_key + sep.join(map(_repr, counts)) + "]"
         return head + str(int(timestamp)) + sep + data + tail
+
+    def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
+        if payload.__class__ is tuple:
+            return len(self._fragment(key, timestamp, (), None, payload))
+        if key._wf is self.wire_format:
+            head, tail = key._head, key._tail
+        else:
+            head, tail = self._key_parts(key)
+        n = len(payload)
+        seps = len(self.item_sep) * (n - 1)
+        size = (
+            len(head) + len(str(int(timestamp))) + len(tail) + self._values_fixed + seps
+            + sum(map(_rlen, payload))
+        )
+        counts = payload.values()  # type: ignore[union-attr]
+        if n != list(counts).count(1.0):
+            size += self._counts_fixed + seps + sum(map(_rlen, counts))
+        return size
 
     def _fragment(
         self,
@@ -226,6 +313,8 @@ def _qnum(value: float) -> str:
     return text.replace("+", "%2B") if "+" in text else text
 
 
+#: Matches a text that form quoting leaves as it is (the common case for names).
+_FORM_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 _FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
@@ -233,6 +322,8 @@ def quote_plus(text: str) -> str:
     """``application/x-www-form-urlencoded`` quoting of ``text``, exactly as
     ``urllib.parse.quote_plus`` does it (UTF-8, space as ``+``), without importing urllib
     into the core. Used for per-key fragments, which are cached."""
+    if _FORM_PLAIN(text):
+        return text
     return "".join(
         chr(byte) if byte in _FORM_SAFE else "+" if byte == 0x20 else f"%{byte:02X}"
         for byte in text.encode("utf-8")
@@ -256,10 +347,17 @@ def _iso8601(epoch: float) -> str:
     return text
 
 
+#: Stands for ``&MetricData.member.N.`` in a query key's cached text (no name, dimension or
+#: unit can contain it: control characters are rejected and the rest is percent-encoded).
+_P = "\x00"
+
+
 class _QueryEncoder(Encoder):
     wire_format = WireFormat.QUERY
     item_sep = ""
     suffix = ""
+    measure_only = True
+
     def __init__(self) -> None:
         self.headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 
@@ -267,24 +365,23 @@ class _QueryEncoder(Encoder):
         return "Action=PutMetricData&Version=2010-08-01&Namespace=" + quote_plus(namespace)
 
     @staticmethod
-    def _key_parts(key: MetricKey) -> tuple[list[str], list[str]]:
-        cache = key._cache
-        if cache is None:
-            cache = _new_cache(key)
-        cached: tuple[list[str], list[str]] | None = cache.get(WireFormat.QUERY)
-        if cached is not None:
-            return cached
-        head = ["MetricName=" + quote_plus(key.name)]
+    def _key_parts(key: MetricKey) -> tuple[str, str]:
+        """The key's fields before and after the datum's own, with :data:`_P` where the
+        member prefix goes."""
+        if key._wf is WireFormat.QUERY:
+            return key._head, key._tail
+        head = [_P + "MetricName=" + quote_plus(key.name)]
         for j, (n, v) in enumerate(key.dimensions, 1):
-            head.append(f"Dimensions.member.{j}.Name=" + quote_plus(n))
-            head.append(f"Dimensions.member.{j}.Value=" + quote_plus(v))
-        tail = []
-        if key.unit is not Unit.NONE:
-            tail.append("Unit=" + quote_plus(key.unit.value))
+            head.append(f"{_P}Dimensions.member.{j}.Name=" + quote_plus(n))
+            head.append(f"{_P}Dimensions.member.{j}.Value=" + quote_plus(v))
+        tail = ""
+        if key.unit is not _NO_UNIT:
+            tail += _P + "Unit=" + quote_plus(key.unit.value)
         if key.storage_resolution != 60:
-            tail.append(f"StorageResolution={key.storage_resolution}")
-        cache[WireFormat.QUERY] = (head, tail)
-        return head, tail
+            tail += f"{_P}StorageResolution={key.storage_resolution}"
+        parts = ("".join(head), tail)
+        _set_parts(key, WireFormat.QUERY, *parts)
+        return parts
 
     def fragment(self, datum: MetricDatum, index: int) -> str:
         return self._fragment(
@@ -304,6 +401,23 @@ class _QueryEncoder(Encoder):
             index,
         )
 
+    def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
+        if payload.__class__ is tuple:
+            return len(self._fragment(key, timestamp, (), None, payload, index))
+        head, tail = self._key_parts(key)
+        lp = len(f"&MetricData.member.{index}.")
+        n = len(payload)
+        # Each field is prefix + text; the cached key text holds a 1-character _P per field.
+        size = (
+            len(head) + len(tail) + (head.count(_P) + tail.count(_P)) * (lp - 1)
+            + lp + 10 + len(_iso8601(timestamp))  # the prefix, "Timestamp=", the time
+            + n * lp + _member_lengths(n) + sum(map(_qlen, payload))
+        )
+        counts = payload.values()  # type: ignore[union-attr]
+        if n != list(counts).count(1.0):
+            size += n * lp + _member_lengths(n) + sum(map(_qlen, counts))
+        return size
+
     def _fragment(
         self,
         key: MetricKey,
@@ -315,8 +429,7 @@ class _QueryEncoder(Encoder):
     ) -> str:
         head, tail = self._key_parts(key)
         p = f"&MetricData.member.{index}."
-        parts = [p + h for h in head]
-        parts.append(p + "Timestamp=" + _iso8601(timestamp))
+        parts = [head.replace(_P, p), p + "Timestamp=" + _iso8601(timestamp)]
         if statistics is not None:
             count, total, low, high = statistics
             s = p + "StatisticValues."
@@ -325,34 +438,24 @@ class _QueryEncoder(Encoder):
             parts.append(s + "Minimum=" + _qnum(low))
             parts.append(s + "Maximum=" + _qnum(high))
         else:
-            # C-level maps: p + "Values.member.{k}=" + repr(value), for every value.
+            # p + "Values.member.{k}=" + repr(value) for every value, as
+            # p + p.join("Values.member.{k}=" + repr(value)): C-level maps, one concatenation
+            # per value.
             n = len(values)
-            parts.append(
-                "".join(
-                    map(
-                        add,
-                        map(add, repeat(p, n), _members(_VALUE_MEMBERS, "Values", n)),
-                        map(_qrepr, values),
-                    )
-                )
-            )
-            if counts is not None:
-                parts.append(
-                    "".join(
-                        map(
-                            add,
-                            map(add, repeat(p, n), _members(_COUNT_MEMBERS, "Counts", n)),
-                            map(_qrepr, counts),
-                        )
-                    )
-                )
-        parts.extend(p + t for t in tail)
+            if n:
+                members = _members(_VALUE_MEMBERS, "Values", n)
+                parts.append(p + p.join(map(add, members, map(_qrepr, values))))
+            if counts is not None and n:
+                members = _members(_COUNT_MEMBERS, "Counts", n)
+                parts.append(p + p.join(map(add, members, map(_qrepr, counts))))
+        if tail:
+            parts.append(tail.replace(_P, p))
         return "".join(parts)
 
 
 _ENCODERS: dict[WireFormat, Encoder] = {
-    WireFormat.JSON: _JsonEncoder(WireFormat.JSON, ",", ":"),
-    WireFormat.BOTOCORE_JSON: _JsonEncoder(WireFormat.BOTOCORE_JSON, ", ", ": "),
+    WireFormat.JSON: _JsonEncoder(WireFormat.JSON, ",", ":", measure_only=False),
+    WireFormat.BOTOCORE_JSON: _JsonEncoder(WireFormat.BOTOCORE_JSON, ", ", ": ", measure_only=True),
     WireFormat.QUERY: _QueryEncoder(),
 }
 

@@ -74,7 +74,7 @@ class DryRunTransport(Transport, AsyncTransport):
             "dry-run PutMetricData namespace=%s datums=%d bytes=%d -> %s",
             request.namespace,
             len(request),
-            len(request.body),
+            request.size,
             "ok" if outcome.ok else outcome.error_code,
         )
         if self._log.isEnabledFor(logging.DEBUG):
