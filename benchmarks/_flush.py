@@ -183,7 +183,7 @@ def batch_pieces(n_series: int) -> dict[str, float]:
     """Milliseconds of the synchronous work per 1000-datum batch, piece by piece."""
     from cwmetrics_core import CoreConfig, MetricKey, MetricsCore
     from cwmetrics_transports import StaticSigner
-    from cwmetrics_transports._sigv4 import amz_date_from_epoch
+    from cwmetrics_transports._signers import amz_date_from_epoch
 
     now = time.time()
 

@@ -291,6 +291,17 @@ def render_markdown(r: dict[str, Any], charts: list[str], command: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+#: Everything from this line to the end of the page is written by a benchmark of its own
+#: (``python -m benchmarks.bench_signing``) and kept when the page is rewritten.
+KEPT_MARKER = "<!-- Kept when python -m benchmarks rewrites this page: sections of their own. -->"
+
+
+def kept_sections(old_page: str) -> str:
+    """The part of an existing page that a rewrite keeps: from :data:`KEPT_MARKER` on."""
+    start = old_page.find(KEPT_MARKER)
+    return "" if start < 0 else "\n" + old_page[start:].rstrip() + "\n"
+
+
 def write_outputs(r: dict[str, Any], out: Path, command: str) -> list[Path]:
     """Write results.json, the charts and the page under ``out``; the paths written."""
     import json
@@ -300,7 +311,8 @@ def write_outputs(r: dict[str, Any], out: Path, command: str) -> list[Path]:
     charts = write_charts(r, img)
     page = out / "docs" / "benchmarks.md"
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(render_markdown(r, charts, command))
+    kept = kept_sections(page.read_text()) if page.exists() else ""
+    page.write_text(render_markdown(r, charts, command) + kept)
     results = out / "benchmarks" / "results.json"
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(r, indent=1, sort_keys=True, default=str) + "\n")

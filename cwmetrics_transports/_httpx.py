@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -27,8 +27,7 @@ from cwmetrics_core import __version__ as _core_version
 from ._awsconfig import check_profile, config_variable, configured_endpoint
 from ._base import AsyncTransport, Transport
 from ._errors import CredentialsError, TransportError, check_endpoint, outcome_from_http, require
-from ._signers import BotocoreSigner, Signer, StaticSigner
-from ._sigv4 import amz_date_from_epoch
+from ._signers import BotocoreSigner, Signer, amz_date_from_epoch
 
 if TYPE_CHECKING:
     import ssl
@@ -80,7 +79,9 @@ def _botocore_session() -> Any:
 
 
 def _default_signer(session: Any) -> Signer:
-    return StaticSigner() if session is None else BotocoreSigner(session)
+    if session is None:
+        require("botocore", "httpx")
+    return BotocoreSigner(session)
 
 
 def _environment_proxy(url: str) -> str | None:
@@ -233,8 +234,9 @@ class HttpxTransport(Transport, AsyncTransport):
     * CA bundle: ``AWS_CA_BUNDLE`` or the profile's ``ca_bundle``, when ``verify`` is
       left at ``True``.
 
-    Without botocore installed only ``region``/``AWS_REGION`` and ``endpoint_url`` are
-    used (the ``httpx`` extra installs botocore).
+    botocore (installed by the ``httpx`` extra) signs every request. Only a ``signer``
+    of your own can do without it; then only ``region``/``AWS_REGION`` and
+    ``endpoint_url`` are read.
 
     JSON requests carry ``x-amzn-query-mode: true``, as botocore sends them to
     CloudWatch, and JSON error names are reported as their query-protocol codes.
@@ -242,9 +244,8 @@ class HttpxTransport(Transport, AsyncTransport):
     Args:
         region: The signing region (and the default endpoint's region).
         endpoint_url: The CloudWatch endpoint, e.g. ``http://127.0.0.1:4566``.
-        signer: Who signs requests. Default: :class:`BotocoreSigner` (on the same
-            botocore session) when botocore is installed, else :class:`StaticSigner`
-            (environment credentials).
+        signer: Who signs requests. Default: :class:`BotocoreSigner` on the same
+            botocore session (botocore's credential chain).
         timeout: Total seconds for one send: waiting for a pooled connection, connect,
             TLS, upload and the whole answer. A peer that trickles its answer cannot
             stretch it. An expired send returns ``error_code="Timeout"`` (retried by
@@ -267,15 +268,19 @@ class HttpxTransport(Transport, AsyncTransport):
         sync_client: An ``httpx.Client`` to use for :meth:`send` (not closed by
             :meth:`close`); its own per-operation timeouts apply instead of the total
             deadline.
+        clock: The wall clock the request time (``X-Amz-Date``) is read from, in
+            seconds since the epoch (default ``time.time``); the only place this
+            transport reads the time of day. Pass a fixed clock to pin signatures in
+            tests. (Timeouts run on ``time.monotonic``.)
 
     Raises:
-        MissingDependencyError: httpx (or the default signer's package) is not installed.
+        MissingDependencyError: httpx, or botocore for the default signer, is not
+            installed.
         ProfileNotFoundError: ``AWS_PROFILE`` names a profile that does not exist.
         InvalidEndpointError: a malformed or ambiguous endpoint (userinfo, backslash,
             whitespace...), naming where it was configured.
         InsecureEndpointError: plain ``http://`` to a non-loopback host.
         TransportError: no region, a malformed region, an unloadable CA bundle.
-        CredentialsError: the default signer without botocore found no credentials.
     """
 
     wire_format = WireFormat.JSON
@@ -294,6 +299,7 @@ class HttpxTransport(Transport, AsyncTransport):
         verify: bool | ssl.SSLContext = True,
         client: httpx.AsyncClient | None = None,
         sync_client: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         try:
             import httpx
@@ -319,6 +325,7 @@ class HttpxTransport(Transport, AsyncTransport):
         self._url = self.endpoint_url if has_path else self.endpoint_url + "/"
         self.timeout = timeout
         self.gzip_threshold = gzip_threshold
+        self.clock = clock
         self._timeout = httpx.Timeout(timeout)
         self._limits = httpx.Limits(
             max_connections=max_connections,
@@ -389,7 +396,7 @@ class HttpxTransport(Transport, AsyncTransport):
             headers["Content-Encoding"] = "gzip"
         http_request = client.build_request("POST", self._url, headers=headers, content=body)
         to_sign = {"Host": http_request.headers["Host"], **headers}
-        return http_request, to_sign, amz_date_from_epoch(time.time())
+        return http_request, to_sign, amz_date_from_epoch(self.clock())
 
     def _finish(
         self, request: PutMetricDataRequest, response: httpx.Response, secrets: tuple[str, ...]

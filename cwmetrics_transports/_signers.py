@@ -2,19 +2,22 @@
 
 A :class:`Signer` turns ``(method, url, headers, body)`` plus the signing region, service
 and request time into the headers to add (``Authorization``, ``X-Amz-Date`` and, with
-temporary credentials, ``X-Amz-Security-Token``). The transport reads the wall clock and
+temporary credentials, ``X-Amz-Security-Token``). The transport reads its clock and
 passes ``amz_date``; the signers never sleep and, on the async path, never do I/O on the
 event loop.
 
-Three signers ship:
+Every signature is computed by botocore's ``SigV4Auth`` on a ``botocore.awsrequest.AWSRequest``
+(the signer boto3 itself uses); this module holds no SigV4 code of its own. Two signers
+ship, differing only in where the credentials come from:
 
 * :class:`BotocoreSigner`: botocore's full credential chain (environment, shared
   config/profiles, SSO, web identity, container and instance metadata), refreshed as
   botocore decides. Resolution and refresh run in a worker thread on the async path.
 * :class:`StaticSigner`: explicit keys or the ``AWS_ACCESS_KEY_ID`` family of
-  environment variables; pure Python, no botocore needed.
-* :class:`AwsRequestsAuthSigner`: the same credential sources, signed by the
-  ``aws-requests-auth`` package.
+  environment variables, read once.
+
+:class:`AwsRequestsAuthSigner` is a deprecated alias of :class:`StaticSigner`: the
+``aws-requests-auth`` package is no longer used (see the migration guide).
 
 ``repr()`` of a signer never shows the secret key or the session token.
 """
@@ -22,18 +25,165 @@ Three signers ship:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
+import time
+import warnings
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._errors import CredentialsError, require
-from ._sigv4 import Credentials, sign
 
 if TYPE_CHECKING:
     from botocore.session import Session as BotocoreSession
 
-__all__ = ["Signer", "StaticSigner", "BotocoreSigner", "AwsRequestsAuthSigner"]
+__all__ = [
+    "Signer", "StaticSigner", "BotocoreSigner", "AwsRequestsAuthSigner", "Credentials",
+    "amz_date_from_epoch", "sign_with_botocore",
+]  # fmt: skip
+
+#: Headers the signer sets itself: any copy in the input is replaced, never signed twice.
+_REPLACED = frozenset({"authorization", "x-amz-date", "x-amz-security-token", "date"})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Credentials:
+    """AWS credentials. ``repr()``/``str()`` never show the secret key or the token.
+
+    Has the three attributes botocore's ``SigV4Auth`` reads, so it signs as is.
+
+    Attributes:
+        access_key: The access key id (not secret; shown in ``repr``).
+        secret_key: The secret access key.
+        token: The session token of temporary credentials, or ``None``.
+    """
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("access_key", "secret_key", "token"):
+            value = getattr(self, name)
+            if value is None and name == "token":
+                continue
+            if not isinstance(value, str):
+                raise TypeError(f"Credentials.{name} must be a str, not {type(value).__name__}")
+            if not value:
+                raise ValueError(f"Credentials.{name} must not be empty")
+
+    def __repr__(self) -> str:
+        token = "None" if self.token is None else "'<redacted>'"
+        key = self.access_key
+        return f"Credentials(access_key={key!r}, secret_key='<redacted>', token={token})"
+
+
+def amz_date_from_epoch(epoch_seconds: float) -> str:
+    """Formats a POSIX timestamp as an ``X-Amz-Date`` value (UTC, whole seconds).
+
+    Args:
+        epoch_seconds: Seconds since 1970-01-01T00:00:00Z; fractions are floored.
+
+    Returns:
+        The timestamp as ``YYYYMMDDTHHMMSSZ``.
+    """
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(int(epoch_seconds // 1)))
+
+
+#: The two ``SigV4Auth`` steps ``add_auth`` runs around its own clock read (botocore's
+#: own subclasses override them too); without them we let botocore read its clock.
+_ADD_AUTH_STEPS = ("_modify_request_before_signing", "_inject_signature_to_request")
+
+
+@functools.cache
+def _sigv4_auth_class() -> Any:
+    """botocore's ``SigV4Auth`` with ``add_auth_at(request, amz_date)``: ``add_auth`` at
+    a given time (botocore's ``add_auth`` reads the clock itself).
+
+    Raises:
+        ImportError: botocore is not installed.
+    """
+    from botocore.auth import SigV4Auth
+
+    steps_present = all(hasattr(SigV4Auth, name) for name in _ADD_AUTH_STEPS)
+
+    class SigV4AuthAt(SigV4Auth):
+        def add_auth_at(self, request: Any, amz_date: str) -> None:
+            if not steps_present:  # pragma: no cover - guards a botocore layout change
+                self.add_auth(request)
+                return
+            # SigV4Auth.add_auth, with the timestamp given instead of read.
+            request.context["timestamp"] = amz_date
+            getattr(self, _ADD_AUTH_STEPS[0])(request)
+            string_to_sign = self.string_to_sign(request, self.canonical_request(request))
+            getattr(self, _ADD_AUTH_STEPS[1])(request, self.signature(string_to_sign, request))
+
+    return SigV4AuthAt
+
+
+def _require_botocore() -> None:
+    try:
+        import botocore.auth  # noqa: F401 - only checks that it is installed
+    except ImportError:
+        require("botocore", "httpx")
+
+
+def sign_with_botocore(
+    credentials: Credentials,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    region: str,
+    service: str,
+    amz_date: str,
+    signed_headers: Collection[str] | None = None,
+) -> dict[str, str]:
+    """Signs one request with botocore's ``SigV4Auth`` and returns the headers to add.
+
+    Args:
+        credentials: The credentials to sign with.
+        method: The HTTP method.
+        url: The URL exactly as sent.
+        headers: The headers to sign, ``Host`` as sent included (derived from ``url``
+            when absent). ``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token`` and
+            ``Date`` in it are ignored: the signature sets its own.
+        body: The exact body bytes that will be sent (after compression).
+        region: The signing region.
+        service: The signing name of the service.
+        amz_date: The request time as ``YYYYMMDDTHHMMSSZ``.
+        signed_headers: Names of the headers to sign besides ``host``, ``x-amz-date`` and
+            the token (always signed), or ``None`` for every header botocore signs (all
+            but hop-by-hop ones and ``User-Agent``).
+
+    Returns:
+        ``X-Amz-Date``, ``X-Amz-Security-Token`` (temporary credentials) and
+        ``Authorization``.
+
+    Raises:
+        ImportError: botocore is not installed.
+    """
+    from botocore.awsrequest import AWSRequest
+
+    wanted = None if signed_headers is None else {n.lower() for n in signed_headers} | {"host"}
+    to_sign = [
+        (name, value)
+        for name, value in headers.items()
+        if name.lower() not in _REPLACED and (wanted is None or name.lower() in wanted)
+    ]
+    request = AWSRequest(method=method.upper(), url=url, data=body)
+    for name, value in to_sign:  # AWSRequest's headers keep repeated names
+        request.headers[name] = value
+    _sigv4_auth_class()(credentials, service, region).add_auth_at(request, amz_date)
+    signed = request.headers
+    added = {"X-Amz-Date": signed["X-Amz-Date"]}
+    if credentials.token is not None:
+        added["X-Amz-Security-Token"] = credentials.token
+    added["Authorization"] = signed["Authorization"]
+    return added
 
 
 class Signer:
@@ -130,15 +280,15 @@ def _static_credentials(
     if not env_key or not env_secret:
         raise CredentialsError(
             "no AWS credentials: pass access_key/secret_key or set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (or install botocore for the full credential chain)"
+            "AWS_SECRET_ACCESS_KEY (or use BotocoreSigner for the full credential chain)"
         )
     env_token = token or _env("AWS_SESSION_TOKEN") or _env("AWS_SECURITY_TOKEN")
     return Credentials(env_key, env_secret, env_token), "environment"
 
 
 class _CredentialsSigner(Signer):
-    """Signs with :func:`~cwmetrics_transports._sigv4.sign` and credentials from
-    :meth:`credentials` (sync) / :meth:`acredentials` (async)."""
+    """Signs with botocore's ``SigV4Auth`` (:func:`sign_with_botocore`) and credentials
+    from :meth:`credentials` (sync) / :meth:`acredentials` (async)."""
 
     signed_headers: Collection[str] | None = None
 
@@ -169,12 +319,12 @@ class _CredentialsSigner(Signer):
         service: str,
         amz_date: str,
     ) -> dict[str, str]:
-        return sign(
+        return sign_with_botocore(
+            credentials,
             method,
             url,
             headers,
             body,
-            credentials=credentials,
             region=region,
             service=service,
             amz_date=amz_date,
@@ -229,10 +379,12 @@ class _CredentialsSigner(Signer):
 
 
 class StaticSigner(_CredentialsSigner):
-    """Signs with fixed credentials: explicit, else from the environment. No botocore.
+    """Signs with fixed credentials: explicit, else from the environment.
 
     The environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
-    ``AWS_SESSION_TOKEN``) is read once, here in the constructor.
+    ``AWS_SESSION_TOKEN``) is read once, here in the constructor. The credentials are
+    never refreshed. Signed by botocore's ``SigV4Auth`` (botocore comes with the
+    ``httpx`` extra).
 
     Args:
         access_key: The access key id; give it with ``secret_key`` or not at all.
@@ -243,10 +395,10 @@ class StaticSigner(_CredentialsSigner):
         signed_headers: Which request headers to sign besides ``host``, ``x-amz-date``
             and ``x-amz-security-token`` (always signed). ``None`` (the default) signs
             every header the transport passes except hop-by-hop ones and
-            ``User-Agent``, as botocore does; ``()`` signs only the minimal set, as
-            ``aws-requests-auth`` does.
+            ``User-Agent``, as botocore does; ``()`` signs only the minimal set.
 
     Raises:
+        MissingDependencyError: botocore is not installed.
         CredentialsError: only one of ``access_key``/``secret_key`` given, or none
             given and the environment has no credentials.
     """
@@ -260,6 +412,7 @@ class StaticSigner(_CredentialsSigner):
         region: str | None = None,
         signed_headers: Collection[str] | None = None,
     ) -> None:
+        _require_botocore()
         self._credentials, self.source = _static_credentials(access_key, secret_key, token)
         self.region = region
         self.signed_headers = None if signed_headers is None else tuple(signed_headers)
@@ -304,11 +457,10 @@ class BotocoreSigner(_CredentialsSigner):
         region: str | None = None,
         signed_headers: Collection[str] | None = None,
     ) -> None:
+        _require_botocore()
         if session is None:
-            try:
-                import botocore.session
-            except ImportError:
-                require("botocore", "httpx")
+            import botocore.session
+
             session = botocore.session.Session()
         self._session = session
         self.region = region
@@ -399,25 +551,14 @@ class BotocoreSigner(_CredentialsSigner):
         return f"BotocoreSigner(method={method!r}, region={self.region!r})"
 
 
-class _RequestShim:
-    """The three attributes of a ``requests.PreparedRequest`` aws-requests-auth reads."""
+class AwsRequestsAuthSigner(StaticSigner):
+    """Deprecated alias of :class:`StaticSigner`; constructing it warns.
 
-    __slots__ = ("body", "method", "url")
-
-    def __init__(self, method: str, url: str, body: bytes) -> None:
-        self.method = method
-        self.url = url
-        self.body = body
-
-
-class AwsRequestsAuthSigner(Signer):
-    """Signs with the ``aws-requests-auth`` package; credentials as :class:`StaticSigner`.
-
-    aws-requests-auth signs only ``host``, ``x-amz-date`` and ``x-amz-security-token``
-    (the same Authorization as ``StaticSigner(signed_headers=())``) and reads the clock
-    itself (``datetime.utcnow()``), so ``amz_date`` is ignored: the ``X-Amz-Date`` it
-    returns is the one it signed. Its ``x-amz-content-sha256`` header (unsigned, unused
-    by CloudWatch) is not sent.
+    It used to sign with the ``aws-requests-auth`` package, which is no longer used: that
+    package signs only ``host`` and ``x-amz-date``, reads the clock itself and fails the
+    SigV4 test vectors that sign other headers. The alias now signs exactly as
+    ``StaticSigner(access_key, secret_key, token, region=region)``: with botocore, the
+    protocol headers signed too, at the transport's clock.
 
     Args:
         access_key: As :class:`StaticSigner`.
@@ -426,7 +567,7 @@ class AwsRequestsAuthSigner(Signer):
         region: As :class:`StaticSigner`.
 
     Raises:
-        MissingDependencyError: aws-requests-auth is not installed.
+        MissingDependencyError: botocore is not installed.
         CredentialsError: as :class:`StaticSigner`.
     """
 
@@ -438,58 +579,10 @@ class AwsRequestsAuthSigner(Signer):
         *,
         region: str | None = None,
     ) -> None:
-        try:
-            from aws_requests_auth.aws_auth import (  # type: ignore[import-untyped,unused-ignore]
-                AWSRequestsAuth,
-            )
-        except ImportError:
-            require("aws_requests_auth", "httpx")
-        self._auth_class: Any = AWSRequestsAuth
-        self._credentials, self.source = _static_credentials(access_key, secret_key, token)
-        self.region = region
-
-    def sign(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        *,
-        region: str,
-        service: str,
-        amz_date: str,
-    ) -> dict[str, str]:
-        """Signs one request with aws-requests-auth (see :meth:`Signer.sign`).
-
-        Returns:
-            ``X-Amz-Date``, ``X-Amz-Security-Token`` (temporary credentials) and
-            ``Authorization``.
-        """
-        creds = self._credentials
-        host = next((v for k, v in headers.items() if k.lower() == "host"), None)
-        if host is None:
-            from ._sigv4 import _host_from_url
-
-            host = _host_from_url(url)
-        auth = self._auth_class(
-            aws_access_key=creds.access_key,
-            aws_secret_access_key=creds.secret_key,
-            aws_host=host,
-            aws_region=region,
-            aws_service=service,
-            aws_token=creds.token,
+        warnings.warn(
+            "AwsRequestsAuthSigner is deprecated and is now StaticSigner (signed by "
+            "botocore; aws-requests-auth is no longer used): use StaticSigner",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        produced: dict[str, str] = auth.get_aws_request_headers(
-            r=_RequestShim(method.upper(), url, body),
-            aws_access_key=creds.access_key,
-            aws_secret_access_key=creds.secret_key,
-            aws_token=creds.token,
-        )
-        added = {"X-Amz-Date": produced["x-amz-date"]}
-        if creds.token is not None:
-            added["X-Amz-Security-Token"] = creds.token
-        added["Authorization"] = produced["Authorization"]
-        return added
-
-    def __repr__(self) -> str:
-        return f"AwsRequestsAuthSigner(source={self.source!r}, region={self.region!r})"
+        super().__init__(access_key, secret_key, token, region=region)

@@ -61,3 +61,23 @@ def test_targets_are_evaluated_from_a_record_result() -> None:
     names = {t["target"] for t in targets}
     assert "sync put_metric / dict floor" in names
     assert all(isinstance(t["met"], bool) for t in targets)
+
+
+def test_signing_benchmark_runs_on_a_tiny_workload() -> None:
+    from benchmarks import bench_signing
+
+    result = bench_signing.run(n=5, repeat=1)
+    for body in result["bodies"].values():
+        assert body["ratio_vs_floor"]["floor (sha256 + 5 hmac)"] == 1.0
+        assert {"StaticSigner.sign", "BotocoreSigner.sign", "BotocoreSigner.asign"} <= set(
+            body["us"]
+        )
+        assert all(us > 0 for us in body["us"].values())
+
+
+def test_a_rewrite_of_the_page_keeps_the_sections_of_their_own() -> None:
+    from benchmarks._report import KEPT_MARKER, kept_sections
+
+    page = f"# Benchmarks\n\ngenerated\n\n{KEPT_MARKER}\n\n## Signing\n\nby hand\n"
+    assert kept_sections(page) == f"\n{KEPT_MARKER}\n\n## Signing\n\nby hand\n"
+    assert kept_sections("# Benchmarks\n\ngenerated\n") == ""

@@ -1,7 +1,8 @@
 """Security: no secret ever printed, TLS on by default, data goes to the endpoint only.
 
-SigV4 itself is checked against AWS's official test vectors (and botocore and
-aws-requests-auth) in ``tests/transports/test_sigv4.py``; it is not repeated here.
+SigV4 (signed by botocore) is checked, for every shipped signer, against AWS's official
+test vectors and botocore's own ``add_auth`` in ``tests/transports/test_sigv4.py``; it is
+not repeated here.
 """
 
 from __future__ import annotations

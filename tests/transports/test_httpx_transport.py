@@ -37,10 +37,10 @@ from cwmetrics_transports._httpx import USER_AGENT, HttpxTransport
 from cwmetrics_transports._signers import (
     AwsRequestsAuthSigner,
     BotocoreSigner,
+    Credentials,
     Signer,
     StaticSigner,
 )
-from cwmetrics_transports._sigv4 import Credentials, sign
 from cwmetrics_transports.testing import LocalCloudWatch
 
 NS = "Test/Httpx"
@@ -150,23 +150,25 @@ class _Capture:
 
 
 def _verify_signature(sent: httpx.Request, credentials: Credentials, region: str = REGION) -> None:
-    """Recompute the signature of a sent request with the pure signer."""
+    """Recompute the signature of a sent request with botocore's own ``add_auth``."""
+    from unittest import mock
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
     amz_date = sent.headers["X-Amz-Date"]
     auth = sent.headers["Authorization"]
     signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
-    headers = {name: sent.headers[name] for name in signed}
-    expected = sign(
-        "POST",
-        str(sent.url),
-        headers,
-        sent.content,
-        credentials=credentials,
-        region=region,
-        service="monitoring",
-        amz_date=amz_date,
-        signed_headers=signed,
+    headers = {name: sent.headers[name] for name in signed if name != "x-amz-date"}
+    aws_request = AWSRequest("POST", str(sent.url), headers=headers, data=sent.content)
+    now = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+    boto_credentials = BotoCredentials(
+        credentials.access_key, credentials.secret_key, credentials.token
     )
-    assert auth == expected["Authorization"]
+    with mock.patch("botocore.auth.get_current_datetime", return_value=now):
+        SigV4Auth(boto_credentials, "monitoring", region).add_auth(aws_request)
+    assert auth == aws_request.headers["Authorization"]
 
 
 # ---------------------------------------------------------------------------- request shape
@@ -476,11 +478,16 @@ def test_static_signer_requires_credentials() -> None:
 def test_default_signer(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(HttpxTransport(region=REGION).signer, BotocoreSigner)
     monkeypatch.setitem(sys.modules, "botocore", None)
-    with pytest.raises(CredentialsError):
-        HttpxTransport(region=REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    assert isinstance(HttpxTransport(region=REGION).signer, StaticSigner)
+    # botocore signs every request: without it each signer names the extra to install.
+    for build in (
+        lambda: HttpxTransport(region=REGION),
+        StaticSigner,
+        BotocoreSigner,
+    ):
+        with pytest.raises(MissingDependencyError, match=r"botocore.*\[httpx\]"):
+            build()
 
 
 def test_missing_httpx_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -652,25 +659,6 @@ def test_credential_failures_become_outcomes(mode: str) -> None:
     )
 
 
-@pytest.fixture
-def frozen_aws_requests_auth_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """aws-requests-auth reads ``datetime.utcnow()`` itself: pin it to ``AMZ_DATE``."""
-    import aws_requests_auth.aws_auth as module  # type: ignore[import-untyped,unused-ignore]
-
-    fixed = dt.datetime.strptime(AMZ_DATE, "%Y%m%dT%H%M%SZ")
-
-    class _FrozenDatetime(dt.datetime):
-        @classmethod
-        def utcnow(cls) -> dt.datetime:  # type: ignore[override]
-            return fixed
-
-    class _Module:
-        datetime = _FrozenDatetime
-
-    monkeypatch.setattr(module, "datetime", _Module)
-
-
-@pytest.mark.usefixtures("frozen_aws_requests_auth_clock")
 @pytest.mark.parametrize("token", [TOKEN, None])
 def test_all_signers_produce_the_same_authorization(token: str | None) -> None:
     from botocore.credentials import Credentials as BotoCredentials
@@ -689,7 +677,7 @@ def test_all_signers_produce_the_same_authorization(token: str | None) -> None:
             _FakeSession(BotoCredentials(ACCESS_KEY, SECRET, token)),  # type: ignore[arg-type]
             signed_headers=(),
         ),
-        AwsRequestsAuthSigner(ACCESS_KEY, SECRET, token),
+        StaticSigner(ACCESS_KEY, SECRET, token, signed_headers=["host"]),
     ]
     results = [
         s.sign("POST", url, headers, body, region=REGION, service="monitoring", amz_date=AMZ_DATE)
@@ -735,13 +723,24 @@ def test_default_signed_headers_match_botocore(monkeypatch: pytest.MonkeyPatch) 
     assert ours["Authorization"] == aws_request.headers["Authorization"]
 
 
-@pytest.mark.usefixtures("frozen_aws_requests_auth_clock")
-def test_transport_with_aws_requests_auth_signer() -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_request_time_comes_from_the_injected_clock(mode: str) -> None:
+    pinned = dt.datetime.strptime(AMZ_DATE, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
     capture = _Capture()
-    transport = _mock(capture, signer=AwsRequestsAuthSigner(ACCESS_KEY, SECRET, TOKEN))
-    assert transport.send(_one_request(series=6, values=150)).ok
+    transport = _mock(capture, clock=lambda: pinned.timestamp() + 0.75)
+    assert _send(transport, _one_request(series=6, values=150), mode).ok
     (sent,) = capture.requests
     assert sent.headers["X-Amz-Date"] == AMZ_DATE
+    assert f"Credential={ACCESS_KEY}/{AMZ_DATE[:8]}/" in sent.headers["Authorization"]
+    _verify_signature(sent, Credentials(ACCESS_KEY, SECRET, TOKEN))
+
+
+def test_aws_requests_auth_signer_still_signs_through_the_transport() -> None:
+    capture = _Capture()
+    with pytest.warns(DeprecationWarning, match="StaticSigner"):
+        signer = AwsRequestsAuthSigner(ACCESS_KEY, SECRET, TOKEN)
+    assert _mock(capture, signer=signer).send(_one_request()).ok
+    (sent,) = capture.requests
     assert "x-amz-content-sha256" not in sent.headers
     _verify_signature(sent, Credentials(ACCESS_KEY, SECRET, TOKEN))
 
@@ -749,9 +748,11 @@ def test_transport_with_aws_requests_auth_signer() -> None:
 def test_reprs_hide_secrets() -> None:
     from botocore.credentials import Credentials as BotoCredentials
 
+    with pytest.warns(DeprecationWarning):
+        alias = AwsRequestsAuthSigner(ACCESS_KEY, SECRET, TOKEN)
     signers: list[Signer] = [
         StaticSigner(ACCESS_KEY, SECRET, TOKEN),
-        AwsRequestsAuthSigner(ACCESS_KEY, SECRET, TOKEN),
+        alias,
         BotocoreSigner(_FakeSession(BotoCredentials(ACCESS_KEY, SECRET, TOKEN))),  # type: ignore[arg-type]
     ]
     asyncio.run(signers[2].acredentials())  # type: ignore[attr-defined]
@@ -952,7 +953,7 @@ def test_no_secrets_in_logs_reprs_or_outcomes(
     signers: list[Signer] = [
         StaticSigner(),
         BotocoreSigner(botocore.session.Session()),
-        AwsRequestsAuthSigner(),
+        StaticSigner(signed_headers=()),
     ]
     texts: list[str] = []
     spies: list[_Spy] = []
