@@ -91,6 +91,9 @@ class WireFormat(str, enum.Enum):
     JSON = "json"
     BOTOCORE_JSON = "botocore-json"
     QUERY = "query"
+    #: Embedded Metric Format documents, one per line (``cwmetrics_core.EmfSink``; no
+    #: PutMetricData encoder).
+    EMF = "emf"
 
     def __str__(self) -> str:
         return self.value
@@ -358,5 +361,13 @@ _ENCODERS: dict[WireFormat, Encoder] = {
 
 
 def encoder_for(wire_format: WireFormat | str) -> Encoder:
-    """The shared encoder for ``wire_format`` (a :class:`WireFormat` or its value)."""
-    return _ENCODERS[WireFormat(wire_format)]
+    """The shared encoder for ``wire_format`` (a :class:`WireFormat` or its value).
+
+    Raises:
+        ValueError: an unknown format, or ``"emf"`` (packed by ``EmfSink``, not encoded
+            as PutMetricData).
+    """
+    fmt = WireFormat(wire_format)
+    if fmt not in _ENCODERS:
+        raise ValueError(f"{fmt.value!r} is not a PutMetricData encoding (use EmfSink)")
+    return _ENCODERS[fmt]
