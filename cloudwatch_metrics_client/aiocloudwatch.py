@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from cwmetrics_core import CoreConfig, CoreStateError, send_flow
-from cwmetrics_transports import AsyncTransport
+from cwmetrics_transports import AsyncTransport, sink_for
 
 from ._facade import FacadeBase, UnitArg
 from ._metrics import DimensionsArg, TimestampArg
@@ -119,7 +119,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         self._transport = transport
         self._owns_transport = False
         with self._lock:
-            self._core.set_wire_format(transport.wire_format)
+            self._core.set_sink(sink_for(transport, self._config.limits))
 
     @property
     def transport(self) -> AsyncTransport:
@@ -133,7 +133,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             self._transport = transport
             self._owns_transport = True
             with self._lock:
-                self._core.set_wire_format(transport.wire_format)
+                self._core.set_sink(sink_for(transport, self._config.limits))
         return self._transport
 
     async def _resolve_transport(self) -> AsyncTransport:
@@ -143,7 +143,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             self._transport = transport
             self._owns_transport = True
             with self._lock:
-                self._core.set_wire_format(transport.wire_format)
+                self._core.set_sink(sink_for(transport, self._config.limits))
         return self._transport
 
     # ------------------------------------------------------------ lifecycle
