@@ -26,7 +26,7 @@ from typing import Any
 
 from ._model import MetricDatum, MetricKey, Payload, Unit
 
-__all__ = ["WireFormat", "Encoder", "encoder_for", "JSON_TARGET"]
+__all__ = ["WireFormat", "Encoder", "encoder_for", "JSON_TARGET", "PUT_METRIC_DATA_FORMATS"]
 
 #: ``X-Amz-Target`` of PutMetricData in AWS JSON 1.0.
 JSON_TARGET = "GraniteServiceVersion20100801.PutMetricData"
@@ -358,6 +358,10 @@ _ENCODERS: dict[WireFormat, Encoder] = {
     WireFormat.BOTOCORE_JSON: _JsonEncoder(WireFormat.BOTOCORE_JSON, ", ", ": "),
     WireFormat.QUERY: _QueryEncoder(),
 }
+
+
+#: The encodings of PutMetricData (every :class:`WireFormat` but ``EMF``).
+PUT_METRIC_DATA_FORMATS: tuple[WireFormat, ...] = tuple(_ENCODERS)
 
 
 def encoder_for(wire_format: WireFormat | str) -> Encoder:
