@@ -17,7 +17,9 @@ store and the delivery ledger do not change). What it adds:
 * values keep their counts. A datum whose counts are all 1 is a number (one value) or an
   array of at most :data:`EMF_MAX_VALUES_PER_METRIC` numbers; one with other counts is
   ``{"Values":[...],"Counts":[...],"Max":..,"Min":..,"Count":..,"Sum":..}`` (at most 100
-  values each), and a statistic set is ``{"Max":..,"Min":..,"Count":..,"Sum":..}``. These
+  values each), or, when its counts are whole numbers adding up to at most 100 and that
+  is shorter, an array repeating each value ``count`` times; a statistic set is
+  ``{"Max":..,"Min":..,"Count":..,"Sum":..}``. These
   two object forms are not in the public spec's text; they are what the OpenTelemetry
   collector's ``awsemf`` exporter sends to CloudWatch Logs for histograms and summaries
   (``cWMetricHistogram`` / ``cWMetricStats``), and CloudWatch takes the sample count from
@@ -117,21 +119,32 @@ def _parts(key: MetricKey) -> _KeyParts:
     return parts
 
 
-def _value_text(items: list[tuple[float, float]]) -> str:
-    """One metric target for ``(value, count)`` pairs (at most the per-metric limit)."""
+def _value_text(items: list[tuple[float, float]], max_values: int) -> str:
+    """One metric target for ``(value, count)`` pairs (at most ``max_values`` pairs).
+
+    Counts all 1: a number or an array. Otherwise the ``Values``/``Counts`` object, or,
+    when every count is a whole number, the samples fit one array of ``max_values`` and
+    that array is shorter, the values repeated (the spec's plain form, counts intact).
+    """
     if all(c == 1.0 for _v, c in items):
         if len(items) == 1:
             return _num(items[0][0])
         return "[" + ",".join([_num(v) for v, _c in items]) + "]"
     values = [v for v, _c in items]
     counts = [c for _v, c in items]
+    n = math.fsum(counts)
     total = math.fsum([v * c for v, c in items])
-    return (
+    text = (
         '{"Values":[' + ",".join(map(_num, values)) + '],"Counts":['
         + ",".join(map(_num, counts)) + '],"Max":' + _num(max(values)) + ',"Min":'
-        + _num(min(values)) + ',"Count":' + _num(math.fsum(counts)) + ',"Sum":'
-        + _num(total) + "}"
+        + _num(min(values)) + ',"Count":' + _num(n) + ',"Sum":' + _num(total) + "}"
     )
+    if n <= max_values and all(c.is_integer() for c in counts):
+        # len("[" + ",".join(v repeated c times) + "]"), computed before building it
+        expanded = 1 + sum((len(_num(v)) + 1) * int(c) for v, c in items)
+        if expanded < len(text):
+            return "[" + ",".join([_num(v) for v, c in items for _ in range(int(c))]) + "]"
+    return text
 
 
 def _stats_text(stats: tuple[float, float, float, float]) -> str:
@@ -256,7 +269,7 @@ class EmfSink(Sink):
         pending = [items[i : i + step] for i in range(0, len(items), step)]
         while pending:
             chunk = pending.pop(0)
-            text = _value_text(chunk)
+            text = _value_text(chunk, step)
             if len(text) <= room:
                 out.append(text)
             elif len(chunk) == 1:

@@ -122,6 +122,22 @@ def test_unit_counts_are_a_plain_array_or_number() -> None:
     assert next(d["One"] for d in docs if "One" in d) == 2
 
 
+def test_whole_counts_use_the_shorter_of_repetition_and_values_counts() -> None:
+    core = new_core()
+    for _ in range(3):
+        core.record_value(MetricKey("App", "Few"), 7.0, T0)
+    for _ in range(500):
+        core.record_value(MetricKey("App", "Many"), 7.0, T0)
+    core.record_value(MetricKey("App", "Half"), 7.0, T0, count=0.5)
+    docs = documents(b"".join(drain(core)))
+    few = next(d["Few"] for d in docs if "Few" in d)
+    many = next(d["Many"] for d in docs if "Many" in d)
+    half = next(d["Half"] for d in docs if "Half" in d)
+    assert few == [7, 7, 7]
+    assert many == {"Values": [7], "Counts": [500], "Max": 7, "Min": 7, "Count": 500, "Sum": 3500}
+    assert half["Counts"] == [0.5] and half["Sum"] == 3.5  # a fraction is never rounded away
+
+
 def test_statistic_sets_become_stat_objects() -> None:
     core = new_core()
     key = MetricKey("App", "Agg", unit="Seconds")
