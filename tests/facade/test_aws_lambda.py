@@ -230,6 +230,15 @@ def test_inside_lambda_the_default_transport_is_emf_on_stdout(
         reporter.stop(WAIT)
 
 
+def test_inside_lambda_the_async_default_is_emf_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "orders")
+    monkeypatch.setenv("AWS_EMF_AGENT_ENDPOINT", "udp://127.0.0.1:25888")
+    reporter = CloudWatchAsyncMetricReporter(report_interval=None)
+    transport = reporter.transport
+    assert isinstance(transport, EmfTransport)
+    assert transport.target == "udp://127.0.0.1:25888"  # the agent endpoint is followed
+
+
 def test_function_dimensions_outside_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     assert function_dimensions() == {}
