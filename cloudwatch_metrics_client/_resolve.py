@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 from cwmetrics_transports import (
@@ -25,13 +26,28 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+#: Set by the AWS Lambda runtime in every function's environment.
+LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+
+
+def _in_lambda() -> bool:
+    return bool(os.environ.get(LAMBDA_ENV))
+
+
 def default_sync_transport() -> Transport:
     """boto3 when installed, else httpx (sync), configured from the AWS environment.
+
+    Inside AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set): an ``EmfTransport`` to stdout
+    (or to ``AWS_EMF_AGENT_ENDPOINT``), so no API call is on the invocation's path.
 
     Raises:
         MissingDependencyError: neither is installed.
         TransportError: no region, or an insecure endpoint.
     """
+    if _in_lambda():
+        from cwmetrics_transports import EmfTransport
+
+        return EmfTransport()
     if _installed("boto3"):
         from cwmetrics_transports import Boto3Transport
 
@@ -49,11 +65,16 @@ def default_async_transport() -> AsyncTransport:
     """httpx when installed, else boto3 in a worker thread, from the AWS environment.
 
     (An aiobotocore client needs an event loop to create: see
-    :func:`default_async_transport_async`, which the async reporter uses.)
+    :func:`default_async_transport_async`, which the async reporter uses.) Inside AWS
+    Lambda: an ``EmfTransport``, as :func:`default_sync_transport`.
 
     Raises:
         MissingDependencyError: neither is installed.
     """
+    if _in_lambda():
+        from cwmetrics_transports import EmfTransport
+
+        return EmfTransport()
     if _installed("httpx"):
         from cwmetrics_transports import HttpxTransport
 
@@ -74,7 +95,7 @@ async def default_async_transport_async() -> AsyncTransport:
         MissingDependencyError: none of them is installed.
         TransportError: no region or credentials, or an insecure endpoint.
     """
-    if not _installed("httpx") and _installed("aiobotocore"):
+    if not _in_lambda() and not _installed("httpx") and _installed("aiobotocore"):
         from cwmetrics_transports import AioBotocoreTransport
 
         return await AioBotocoreTransport.create()

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from cwmetrics_core import CoreConfig, CoreStateError, send_flow
-from cwmetrics_transports import AsyncTransport
+from cwmetrics_transports import AsyncTransport, sink_for
 
 from ._facade import FacadeBase, UnitArg
 from ._metrics import DimensionsArg, TimestampArg
@@ -121,7 +121,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         self._transport = transport
         self._owns_transport = False
         with self._lock:
-            self._core.set_wire_format(transport.wire_format)
+            self._core.set_sink(sink_for(transport, self._config.limits))
 
     @property
     def transport(self) -> AsyncTransport:
@@ -135,7 +135,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             self._transport = transport
             self._owns_transport = True
             with self._lock:
-                self._core.set_wire_format(transport.wire_format)
+                self._core.set_sink(sink_for(transport, self._config.limits))
         return self._transport
 
     async def _resolve_transport(self) -> AsyncTransport:
@@ -145,7 +145,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             self._transport = transport
             self._owns_transport = True
             with self._lock:
-                self._core.set_wire_format(transport.wire_format)
+                self._core.set_sink(sink_for(transport, self._config.limits))
         return self._transport
 
     # ------------------------------------------------------------ lifecycle

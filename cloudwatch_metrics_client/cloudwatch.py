@@ -28,7 +28,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from cwmetrics_core import CoreConfig, CoreStateError, send_flow
-from cwmetrics_transports import Transport
+from cwmetrics_transports import Transport, sink_for
 
 from ._facade import FacadeBase, UnitArg
 from ._metrics import DimensionsArg, TimestampArg
@@ -129,7 +129,7 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         self._transport = transport
         self._owns_transport = False
         with self._lock:
-            self._core.set_wire_format(transport.wire_format)
+            self._core.set_sink(sink_for(transport, self._config.limits))
 
     @property
     def transport(self) -> Transport:
@@ -144,7 +144,7 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             self._transport = transport
             self._owns_transport = True
             with self._lock:
-                self._core.set_wire_format(transport.wire_format)
+                self._core.set_sink(sink_for(transport, self._config.limits))
         return self._transport
 
     # ------------------------------------------------------------ lifecycle
@@ -413,7 +413,7 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         if self._owns_transport:
             self._transport = None  # connections are not fork-safe: build a new one
         elif self._transport is not None:
-            self._core.set_wire_format(self._transport.wire_format)
+            self._core.set_sink(sink_for(self._transport, self._config.limits))
         if self._running and not self._stopping:
             self._ensure_thread()
 

@@ -18,6 +18,7 @@ import contextlib
 from ._aggregate import AggregationStore, Generation
 from ._config import CoreConfig
 from ._core import CoreState, CoreStats, FailureAction, MetricsCore
+from ._emf import EmfSink
 from ._errors import (
     CoreStateError,
     CWMetricsError,
@@ -53,6 +54,7 @@ __all__ = [
     "Decision",
     "DeliveryLedger",
     "Drop",
+    "EmfSink",
     "Generation",
     "Packer",
     "PutMetricDataSink",

@@ -23,6 +23,7 @@ import math
 
 from ._aggregate import AggregationStore, quantizer
 from ._config import CoreConfig
+from ._emf import EmfSink
 from ._errors import CoreStateError, InvalidConfigError, MetricTypeError
 from ._events import (
     MetricEvent,
@@ -131,9 +132,34 @@ class MetricsCore:
         """Pack future requests in ``wire_format`` (e.g. once the transport is known).
 
         Safe at any time: buffered data is format-independent until packed, and batches
-        already in flight keep their body.
+        already in flight keep their body. ``"emf"`` binds an :class:`EmfSink` with its
+        default limits; any other format a :class:`PutMetricDataSink`.
         """
-        self._ledger.sink = PutMetricDataSink(wire_format, self._config.limits)
+        if WireFormat(wire_format) is WireFormat.EMF:
+            self.set_sink(EmfSink(self._config.limits))
+        else:
+            self.set_sink(PutMetricDataSink(wire_format, self._config.limits))
+
+    def set_sink(self, sink: Sink) -> None:
+        """Pack future requests with ``sink`` (its limits and encoding).
+
+        Safe at any time, like :meth:`set_wire_format`: buffered data is sink-independent
+        until packed, and batches already in flight keep their body.
+
+        Raises:
+            InvalidConfigError: ``sink.limits`` splits datums at another number of values
+                than this core's store does (``config.limits.max_values_per_datum``).
+        """
+        if not isinstance(sink, Sink):
+            raise InvalidConfigError("sink", sink, "must be a cwmetrics_core.Sink")
+        mine = self._config.limits.max_values_per_datum
+        if sink.limits.max_values_per_datum != mine:
+            raise InvalidConfigError(
+                "sink.limits.max_values_per_datum",
+                sink.limits.max_values_per_datum,
+                f"must equal the core's config.limits.max_values_per_datum ({mine})",
+            )
+        self._ledger.sink = sink
 
     @property
     def in_flight_batches(self) -> int:

@@ -25,6 +25,11 @@ __all__ = [
     "MAX_TIMESTAMP_AHEAD",
     "STORAGE_RESOLUTIONS",
     "MAX_EPOCH_SECONDS",
+    "EMF_MAX_METRICS_PER_DIRECTIVE",
+    "EMF_MAX_VALUES_PER_METRIC",
+    "EMF_MAX_DIMENSIONS_PER_SET",
+    "EMF_MAX_EVENT_BYTES",
+    "EMF_MAX_UDP_DATAGRAM_BYTES",
     "Limits",
 ]
 
@@ -53,6 +58,21 @@ MAX_TIMESTAMP_AHEAD = 2 * 3600.0
 STORAGE_RESOLUTIONS = (1, 60)
 #: Sanity bound for epoch-seconds timestamps (year 5138): catches milliseconds passed as seconds.
 MAX_EPOCH_SECONDS = 1e11
+
+# The Embedded Metric Format ("Specification: Embedded metric format", CloudWatch User Guide).
+#: MetricDefinition objects in one MetricDirective's ``Metrics`` array.
+EMF_MAX_METRICS_PER_DIRECTIVE = 100
+#: Members of a numeric array metric target (and of a ``Values``/``Counts`` pair).
+EMF_MAX_VALUES_PER_METRIC = 100
+#: Dimension keys in one DimensionSet (the same 30 as PutMetricData).
+EMF_MAX_DIMENSIONS_PER_SET = 30
+#: One document is one CloudWatch Logs event: 256 KB (262,144 bytes) counting the 26 bytes
+#: CloudWatch Logs adds per event. Logs has since raised its event limit to 1 MB; 256 KB is
+#: valid under both (``EmfSink(max_document_bytes=...)`` raises it).
+EMF_MAX_EVENT_BYTES = 262_144 - 26
+#: Largest UDP payload over IPv4 (65,535 - 8 UDP - 20 IP header bytes): one document per
+#: datagram, newline included.
+EMF_MAX_UDP_DATAGRAM_BYTES = 65_507
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,9 @@ class WireFormat(str, enum.Enum):
     JSON = "json"
     BOTOCORE_JSON = "botocore-json"
     QUERY = "query"
+    #: Embedded Metric Format documents, one per line (``cwmetrics_core.EmfSink``; no
+    #: PutMetricData encoder).
+    EMF = "emf"
 
     def __str__(self) -> str:
         return self.value

@@ -35,7 +35,7 @@ from ._model import MetricDatum, MetricKey, Payload, Unit, WireFormat
 if TYPE_CHECKING:
     from ._model import PutMetricDataRequest
 
-__all__ = ["WireFormat", "Encoder", "encoder_for", "JSON_TARGET"]
+__all__ = ["WireFormat", "Encoder", "encoder_for", "JSON_TARGET", "PUT_METRIC_DATA_FORMATS"]
 
 #: ``X-Amz-Target`` of PutMetricData in AWS JSON 1.0.
 JSON_TARGET = "GraniteServiceVersion20100801.PutMetricData"
@@ -460,6 +460,18 @@ _ENCODERS: dict[WireFormat, Encoder] = {
 }
 
 
+#: The encodings of PutMetricData (every :class:`WireFormat` but ``EMF``).
+PUT_METRIC_DATA_FORMATS: tuple[WireFormat, ...] = tuple(_ENCODERS)
+
+
 def encoder_for(wire_format: WireFormat | str) -> Encoder:
-    """The shared encoder for ``wire_format`` (a :class:`WireFormat` or its value)."""
-    return _ENCODERS[WireFormat(wire_format)]
+    """The shared encoder for ``wire_format`` (a :class:`WireFormat` or its value).
+
+    Raises:
+        ValueError: an unknown format, or ``"emf"`` (packed by ``EmfSink``, not encoded
+            as PutMetricData).
+    """
+    fmt = WireFormat(wire_format)
+    if fmt not in _ENCODERS:
+        raise ValueError(f"{fmt.value!r} is not a PutMetricData encoding (use EmfSink)")
+    return _ENCODERS[fmt]

@@ -13,9 +13,10 @@ import logging
 from cwmetrics_core import __version__ as __version__
 
 from ._aiobotocore import AioBotocoreTransport
-from ._base import AsyncTransport, ToThread, Transport
+from ._base import AsyncTransport, ToThread, Transport, sink_for
 from ._boto3 import Boto3Transport, async_transport_for, transport_for_client
 from ._dryrun import DryRunTransport
+from ._emf import AGENT_ENDPOINT_ENV, EmfTransport
 from ._errors import (
     CredentialsError,
     InsecureEndpointError,
@@ -33,6 +34,7 @@ from ._signers import AwsRequestsAuthSigner, BotocoreSigner, Signer, StaticSigne
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "AGENT_ENDPOINT_ENV",
     "AioBotocoreTransport",
     "AsyncTransport",
     "AwsRequestsAuthSigner",
@@ -45,6 +47,7 @@ __all__ = [
     "transport_for_client",
     "CredentialsError",
     "DryRunTransport",
+    "EmfTransport",
     "InsecureEndpointError",
     "InvalidEndpointError",
     "MissingDependencyError",
@@ -55,6 +58,7 @@ __all__ = [
     "check_endpoint",
     "outcome_from_http",
     "query_error_code",
+    "sink_for",
 ]
 
 for _name in __all__:

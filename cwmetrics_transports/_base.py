@@ -10,9 +10,40 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
 
-from cwmetrics_core import PutMetricDataRequest, SendOutcome, WireFormat
+from cwmetrics_core import (
+    EmfSink,
+    Limits,
+    PutMetricDataRequest,
+    PutMetricDataSink,
+    SendOutcome,
+    Sink,
+    WireFormat,
+)
 
-__all__ = ["Transport", "AsyncTransport", "ToThread"]
+__all__ = ["Transport", "AsyncTransport", "ToThread", "sink_for"]
+
+
+def _default_sink(wire_format: WireFormat | str, limits: Limits) -> Sink:
+    if WireFormat(wire_format) is WireFormat.EMF:
+        return EmfSink(limits)
+    return PutMetricDataSink(wire_format, limits)
+
+
+def sink_for(transport: object, limits: Limits) -> Sink:
+    """The sink ``transport`` declares it needs, for a core with ``limits``.
+
+    A transport with a ``make_sink(limits)`` method (every subclass of
+    :class:`Transport` / :class:`AsyncTransport`) chooses its own (``EmfTransport``: an
+    ``EmfSink``); any other object gets a PutMetricData sink in its ``wire_format``.
+    Drivers bind the result with ``core.set_sink(...)``.
+    """
+    make = getattr(transport, "make_sink", None)
+    if make is not None:
+        sink = make(limits)
+        if not isinstance(sink, Sink):
+            raise TypeError(f"{type(transport).__name__}.make_sink() returned {sink!r}, not a Sink")
+        return sink
+    return _default_sink(getattr(transport, "wire_format", WireFormat.JSON), limits)
 
 
 class Transport:
@@ -25,6 +56,12 @@ class Transport:
 
     #: The body encoding this transport puts on the wire.
     wire_format: WireFormat = WireFormat.JSON
+
+    def make_sink(self, limits: Limits) -> Sink:
+        """The sink requests for this transport are packed with: PutMetricData in
+        :attr:`wire_format` (EMF documents for ``WireFormat.EMF``) unless a subclass
+        needs another."""
+        return _default_sink(self.wire_format, limits)
 
     def send(self, request: PutMetricDataRequest) -> SendOutcome:
         """Send one request and report what happened."""
@@ -53,6 +90,11 @@ class AsyncTransport:
 
     #: The body encoding this transport puts on the wire.
     wire_format: WireFormat = WireFormat.JSON
+
+    def make_sink(self, limits: Limits) -> Sink:
+        """The sink requests for this transport are packed with (see
+        :meth:`Transport.make_sink`)."""
+        return _default_sink(self.wire_format, limits)
 
     async def asend(self, request: PutMetricDataRequest) -> SendOutcome:
         """Send one request and report what happened."""
@@ -119,6 +161,10 @@ class ToThread(AsyncTransport):
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.wire_format = inner.wire_format
+
+    def make_sink(self, limits: Limits) -> Sink:
+        """The inner transport's sink."""
+        return sink_for(self.inner, limits)
 
     async def asend(self, request: PutMetricDataRequest) -> SendOutcome:
         """Run ``inner.send(request)`` in a worker thread."""

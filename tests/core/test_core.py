@@ -22,6 +22,7 @@ from cwmetrics_core import (
     WireFormat,
     send_flow,
 )
+from cwmetrics_core._wire import PUT_METRIC_DATA_FORMATS
 
 from .conftest import T0, make_core
 
@@ -156,7 +157,7 @@ def test_limit_request_bytes_measured_exactly() -> None:
     assert len(first.body) + 1500 > limit
 
 
-@pytest.mark.parametrize("fmt", list(WireFormat))
+@pytest.mark.parametrize("fmt", PUT_METRIC_DATA_FORMATS)
 def test_one_megabyte_holds_in_every_wire_format(fmt: WireFormat) -> None:
     core = make_core(wire_format=fmt)
     dims = {f"dim{i}": f"value-{i}-" + "x" * 50 for i in range(30)}

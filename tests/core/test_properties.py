@@ -21,6 +21,7 @@ from cwmetrics_core import (
     SendOutcome,
     WireFormat,
 )
+from cwmetrics_core._wire import PUT_METRIC_DATA_FORMATS
 
 from .conftest import T0
 
@@ -66,7 +67,7 @@ events = st.lists(
 @given(
     events=events,
     outcome_weights=st.lists(st.integers(0, 5), min_size=6, max_size=6),
-    fmt=st.sampled_from(list(WireFormat)),
+    fmt=st.sampled_from(PUT_METRIC_DATA_FORMATS),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_no_limit_broken_nothing_lost_or_duplicated(
