@@ -94,6 +94,9 @@ class WireFormat(str, enum.Enum):
     #: Embedded Metric Format documents, one per line (``cwmetrics_core.EmfSink``; no
     #: PutMetricData encoder).
     EMF = "emf"
+    #: OpenTelemetry metrics (``cwmetrics_core.OtlpSink``; encoded as protobuf by
+    #: ``cwmetrics_transports.OtlpTransport``; no PutMetricData encoder).
+    OTLP = "otlp"
 
     def __str__(self) -> str:
         return self.value
@@ -360,7 +363,7 @@ _ENCODERS: dict[WireFormat, Encoder] = {
 }
 
 
-#: The encodings of PutMetricData (every :class:`WireFormat` but ``EMF``).
+#: The encodings of PutMetricData (every :class:`WireFormat` but ``EMF`` and ``OTLP``).
 PUT_METRIC_DATA_FORMATS: tuple[WireFormat, ...] = tuple(_ENCODERS)
 
 
@@ -373,5 +376,7 @@ def encoder_for(wire_format: WireFormat | str) -> Encoder:
     """
     fmt = WireFormat(wire_format)
     if fmt not in _ENCODERS:
-        raise ValueError(f"{fmt.value!r} is not a PutMetricData encoding (use EmfSink)")
+        raise ValueError(
+            f"{fmt.value!r} is not a PutMetricData encoding (use EmfSink or OtlpSink)"
+        )
     return _ENCODERS[fmt]
