@@ -62,7 +62,6 @@ SCOPE_VERSION = __version__
 _MAX_SCALE = 20
 _MIN_SCALE = -10
 _MAX_UINT64 = 2**64 - 1
-_LN2 = math.log(2.0)
 
 _UCUM = {
     "Seconds": "s", "Microseconds": "us", "Milliseconds": "ms", "Bytes": "By",
@@ -92,12 +91,13 @@ def otlp_limits(limits: Limits | None = None) -> Limits:
 
 
 # ---------------------------------------------------------------------- histograms
+_SCALE20 = float(2**_MAX_SCALE)
+
+
 def _index20(value: float) -> int:
-    """The bucket of ``value`` (> 0) at scale 20: ``base**i < value <= base**(i+1)``."""
-    mantissa, exponent = math.frexp(value)
-    if mantissa == 0.5:  # an exact power of two is the inclusive upper bound of its bucket
-        return ((exponent - 1) << _MAX_SCALE) - 1
-    return int(math.ceil(math.log(value) * (2**_MAX_SCALE / _LN2))) - 1
+    """The bucket of ``value`` (> 0) at scale 20: ``base**i < value <= base**(i+1)``.
+    ``log2`` is exact for powers of two, which are the inclusive upper bound of theirs."""
+    return math.ceil(math.log2(value) * _SCALE20) - 1
 
 
 class ExpHistogram:
@@ -155,15 +155,112 @@ class ExpHistogram:
         )
 
 
-def _counts(indexed: list[tuple[int, int]], shift: int) -> tuple[int, tuple[int, ...]]:
-    if not indexed:
+class _Values:
+    """The exact statistics and scale-20 bucket indexes of a point's values so far (a
+    series split in several datums is merged by adding each datum once)."""
+
+    __slots__ = ("high", "low", "neg_counts", "neg_idx", "pos_counts", "pos_idx", "sums",
+                 "total", "zero")
+
+    def __init__(self) -> None:
+        self.pos_idx: list[int] = []
+        self.pos_counts: list[int] = []
+        self.neg_idx: list[int] = []
+        self.neg_counts: list[int] = []
+        self.zero = 0
+        self.total = 0
+        self.sums: list[float] = []
+        self.low = math.inf
+        self.high = -math.inf
+
+    def add(self, values: list[float], counts: list[float]) -> bool:
+        """Fold ``values`` with their ``counts`` in; False (nothing changed) when a count
+        is not a whole number."""
+        ints = [int(c) for c in counts]
+        if ints != counts:
+            return False
+        log2 = math.log2
+        ceil = math.ceil
+        scale = _SCALE20
+        low = min(values)
+        high = max(values)
+        if low > 0:  # the usual case: one comprehension, no branch per value
+            self.pos_idx += [ceil(log2(v) * scale) - 1 for v in values]
+            self.pos_counts += ints
+        else:
+            for value, n in zip(values, ints, strict=True):
+                if value > 0:
+                    self.pos_idx.append(ceil(log2(value) * scale) - 1)
+                    self.pos_counts.append(n)
+                elif value < 0:
+                    self.neg_idx.append(ceil(log2(-value) * scale) - 1)
+                    self.neg_counts.append(n)
+                else:
+                    self.zero += n
+        self.total += sum(ints)
+        self.sums.append(math.fsum([v * c for v, c in zip(values, counts, strict=True)]))
+        self.low = min(self.low, low)
+        self.high = max(self.high, high)
+        return True
+
+    def mark(self) -> tuple[int, int, int, int, int, float, float]:
+        """A mark to :meth:`undo` an :meth:`add` back to."""
+        return (len(self.pos_idx), len(self.neg_idx), self.zero, self.total, len(self.sums),
+                self.low, self.high)
+
+    def undo(self, mark: tuple[int, int, int, int, int, float, float]) -> None:
+        pos, neg, self.zero, self.total, sums, self.low, self.high = mark
+        del self.pos_idx[pos:], self.pos_counts[pos:], self.neg_idx[neg:]
+        del self.neg_counts[neg:], self.sums[sums:]
+
+    def _shift(self, max_buckets: int) -> tuple[int, int, int]:
+        """Scale 20 minus the scale, and the buckets each sign then needs."""
+        shift = 0
+        ranges = []
+        for side in (self.pos_idx, self.neg_idx):
+            lo = hi = 0
+            if side:
+                lo = min(side)
+                hi = max(side)
+                while (hi >> shift) - (lo >> shift) + 1 > max_buckets:
+                    shift += 1
+            ranges.append((lo, hi, bool(side)))
+        shift = min(shift, _MAX_SCALE - _MIN_SCALE)
+        pos, neg = (
+            ((hi >> shift) - (lo >> shift) + 1) if used else 0 for lo, hi, used in ranges
+        )
+        return shift, pos, neg
+
+    def size_bound(self, attrs: int, max_buckets: int) -> int | None:
+        """An upper bound of the point's encoded size (every bucket count taken as wide
+        as the total count), or None when the total count does not fit in 64 bits."""
+        if self.total == 0 or self.total > _MAX_UINT64:
+            return None
+        _shift, pos, neg = self._shift(max_buckets)
+        width = _vlen(self.total)
+        inner = attrs + _EXP_FIXED
+        for n in (pos, neg):
+            if n:
+                inner += _field(6 + _field(n * width))
+        return _field(inner)
+
+    def histogram(self, max_buckets: int) -> ExpHistogram:
+        shift = self._shift(max_buckets)[0]
+        return ExpHistogram(
+            self.total, math.fsum(self.sums), self.low, self.high, _MAX_SCALE - shift,
+            self.zero, _counts(self.pos_idx, self.pos_counts, shift),
+            _counts(self.neg_idx, self.neg_counts, shift),
+        )
+
+
+def _counts(indexes: list[int], counts: list[int], shift: int) -> tuple[int, tuple[int, ...]]:
+    if not indexes:
         return 0, ()
-    first = min(i for i, _c in indexed) >> shift
-    last = max(i for i, _c in indexed) >> shift
-    counts = [0] * (last - first + 1)
-    for index, count in indexed:
-        counts[(index >> shift) - first] += count
-    return first, tuple(counts)
+    first = min(indexes) >> shift
+    out = [0] * ((max(indexes) >> shift) - first + 1)
+    for index, count in zip(indexes, counts, strict=True):
+        out[(index >> shift) - first] += count
+    return first, tuple(out)
 
 
 def exponential_histogram(
@@ -176,41 +273,13 @@ def exponential_histogram(
         None when a count is not a whole number (OTLP counts are integers) or the total
         count does not fit in 64 bits; else the histogram.
     """
-    positive: list[tuple[int, int]] = []
-    negative: list[tuple[int, int]] = []
-    zero = 0
-    total = 0
-    sums: list[float] = []
-    low = math.inf
-    high = -math.inf
-    for value, count in items:
-        if not count.is_integer():
-            return None
-        n = int(count)
-        total += n
-        sums.append(value * count)
-        low = min(low, value)
-        high = max(high, value)
-        if value > 0:
-            positive.append((_index20(value), n))
-        elif value < 0:
-            negative.append((_index20(-value), n))
-        else:
-            zero += n
-    if total == 0 or total > _MAX_UINT64:
+    pairs = list(items)
+    acc = _Values()
+    if not pairs or not acc.add([v for v, _c in pairs], [c for _v, c in pairs]):
         return None
-    shift = 0
-    for side in (positive, negative):
-        if side:
-            lo = min(i for i, _c in side)
-            hi = max(i for i, _c in side)
-            while (hi >> shift) - (lo >> shift) + 1 > max_buckets:
-                shift += 1
-    shift = min(shift, _MAX_SCALE - _MIN_SCALE)
-    return ExpHistogram(
-        total, math.fsum(sums), low, high, _MAX_SCALE - shift, zero,
-        _counts(positive, shift), _counts(negative, shift),
-    )
+    if acc.total == 0 or acc.total > _MAX_UINT64:
+        return None
+    return acc.histogram(max_buckets)
 
 
 # ---------------------------------------------------------------------- sizes
@@ -233,22 +302,10 @@ def _attributes_size(dimensions: tuple[tuple[str, str], ...]) -> int:
     return size
 
 
-def _buckets_size(counts: tuple[int, ...]) -> int:
-    if not counts:
-        return 0
-    packed = sum(_vlen(c) for c in counts)
-    return _field(6 + _field(packed))  # offset: tag + sint32 (<= 5 bytes)
-
-
 #: Fixed-size fields of a point, upper bound: start, time, count, sum, min, max (tag +
 #: 8 bytes each), zero_count (9), scale (tag + <= 5).
 _EXP_FIXED = 9 * 7 + 6
 _STATS_FIXED = 9 * 6
-
-
-def _exp_point_size(attrs: int, hist: ExpHistogram) -> int:
-    inner = attrs + _EXP_FIXED + _buckets_size(hist.positive) + _buckets_size(hist.negative)
-    return _field(inner)
 
 
 def _stats_point_size(attrs: int) -> int:
@@ -275,7 +332,7 @@ class OtlpPoint:
         entries: how many queued datums this point carries (a split series merged back).
     """
 
-    __slots__ = ("_items", "end", "entries", "histogram", "key", "size", "start", "statistics")
+    __slots__ = ("_values", "end", "entries", "histogram", "key", "size", "start", "statistics")
 
     def __init__(
         self,
@@ -284,7 +341,7 @@ class OtlpPoint:
         histogram: ExpHistogram | None,
         statistics: tuple[int, float, float, float] | None,
         size: int,
-        items: list[tuple[float, float]] | None,
+        values: _Values | None,
     ) -> None:
         self.key = key
         self.start = start
@@ -293,12 +350,12 @@ class OtlpPoint:
         self.statistics = statistics
         self.size = size
         self.entries = 1
-        self._items = items
+        self._values = values
 
     @property
     def is_histogram(self) -> bool:
         """True for an exponential histogram (values), False for a statistic set."""
-        return self.histogram is not None
+        return self.statistics is None
 
     def __repr__(self) -> str:
         data = self.histogram if self.histogram is not None else self.statistics
@@ -371,20 +428,22 @@ class OtlpSink(Sink):
 
     def _point(
         self, key: MetricKey, timestamp: float, payload: Payload, attrs: int,
-        merged: list[tuple[float, float]] | None = None,
+        merged: _Values | None = None,
     ) -> OtlpPoint | None:
+        """The point of one datum (or ``merged`` plus this datum); None if unsendable.
+        ``merged`` is extended in place only when the result is not None."""
         if payload.__class__ is tuple:
             stats = _stats_of(payload)
             if stats is None:
                 return None
             return OtlpPoint(key, timestamp, None, stats, _stats_point_size(attrs), None)
-        items = list(payload.items())  # type: ignore[union-attr]
-        if merged is not None:
-            items = merged + items
-        hist = exponential_histogram(items, self.max_buckets)
-        if hist is None:
+        values = merged if merged is not None else _Values()
+        if not values.add(list(payload), list(payload.values())):  # type: ignore[union-attr]
             return None
-        return OtlpPoint(key, timestamp, hist, None, _exp_point_size(attrs, hist), items)
+        size = values.size_bound(attrs, self.max_buckets)
+        if size is None:
+            return None
+        return OtlpPoint(key, timestamp, None, None, size, values)
 
     def pack(
         self,
@@ -421,14 +480,17 @@ class OtlpSink(Sink):
             )
             attrs = _attributes_size(key.dimensions)
             if continues:
-                assert last is not None
-                point = self._point(key, timestamp, payload, attrs, last._items)
+                assert last is not None and last._values is not None
+                mark = last._values.mark()
+                point = self._point(key, timestamp, payload, attrs, last._values)
                 if point is None:
+                    last._values.undo(mark)
                     queue.popleft()
                     drop(entry, "invalid")
                     continue
                 grow = point.size - last.size
                 if size + grow > limit:
+                    last._values.undo(mark)
                     if len(points) > 1:  # keep the series' period whole: move it on
                         self._give_back(points, chosen, queue)
                     break
@@ -474,8 +536,11 @@ class OtlpSink(Sink):
             {"Content-Type": "application/x-protobuf"},
         )
         assert isinstance(request, OtlpRequest)
+        max_buckets = self.max_buckets
         for point in points:
-            point._items = None  # the histogram is computed; the values are not kept twice
+            if point._values is not None:
+                point.histogram = point._values.histogram(max_buckets)
+                point._values = None  # the scale-20 indexes are not kept in flight
         request.points = points
         request.size_bound = size
         return request, [e[3] for e in chosen]

@@ -201,3 +201,33 @@ def test_units_are_cloudwatchs_ucum_names() -> None:
 def test_bad_bucket_counts_are_rejected(bad: object) -> None:
     with pytest.raises(InvalidConfigError, match="max_buckets"):
         OtlpSink(max_buckets=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("max_bytes", [400, 600, 1000, 3000])
+def test_counts_stay_exact_when_a_point_is_cut_by_a_tiny_size_limit(max_bytes: int) -> None:
+    """Only a point alone over the size limit is cut into several; no value is counted
+    twice or lost (the merge that did not fit is undone)."""
+    from cwmetrics_core import Limits
+
+    core = otlp_core(limits=Limits(max_request_bytes=max_bytes))
+    key = MetricKey("App", "spread")
+    rng = random.Random(7)
+    values = [rng.lognormvariate(0, 4) for _ in range(900)]
+    for v in values:
+        core.record(PutValue(key, v, T0))
+    core.flush(T0)
+    count = 0
+    total = 0.0
+    while (batch := core.next_batch(T0)) is not None:
+        for point in batch.request.points:  # type: ignore[attr-defined]
+            count += point.histogram.count
+            total += point.histogram.sum
+        assert batch.request.size_bound <= max_bytes  # type: ignore[attr-defined]
+        core.ack(batch, T0)
+    stats = core.stats
+    # what was sent is what the points carry; a point alone over the limit is dropped
+    # and counted, never sent twice
+    assert count == stats.sent_samples
+    assert stats.sent_samples + stats.dropped_invalid == 900
+    if stats.dropped_invalid == 0:
+        assert math.isclose(total, math.fsum(values), rel_tol=1e-12)
