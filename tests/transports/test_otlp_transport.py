@@ -1,4 +1,4 @@
-"""OtlpTransport against a real OTLP/HTTP receiver on 127.0.0.1 (tests/transports/otlp_receiver.py)."""
+"""OtlpTransport against a real OTLP/HTTP receiver on 127.0.0.1 (otlp_receiver.py)."""
 
 from __future__ import annotations
 
