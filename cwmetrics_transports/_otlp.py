@@ -307,7 +307,36 @@ class OtlpTransport(Transport, AsyncTransport):
                 "no AWS credentials found (botocore's chain); pass sign=False for a "
                 "collector or the agent"
             )
+        self._credentials = creds
         return creds.get_frozen_credentials()
+
+    def _credentials_in_time(self) -> Any:
+        """:meth:`_frozen_credentials` within the send's deadline: when resolving or
+        refreshing may do I/O (IMDS, STS), it runs in a daemon thread that the send stops
+        waiting for at the deadline (botocore keeps what it fetches for the next send)."""
+        creds = self._credentials
+        refresh_needed = getattr(creds, "refresh_needed", None)
+        if creds is not None and not (callable(refresh_needed) and refresh_needed()):
+            return creds.get_frozen_credentials()
+        at = self._deadline.at
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["value"] = self._frozen_credentials()
+            except BaseException as exc:  # noqa: BLE001 - handed to the sending thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=work, name="cwmetrics-credentials", daemon=True)
+        thread.start()
+        thread.join(None if at is None else max(0.0, at - time.monotonic()))
+        if thread.is_alive():
+            raise _CredentialsTimeout(
+                f"credentials not resolved within the send's total timeout of {self.timeout} s"
+            )
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
 
     def _prepare(self, request: PutMetricDataRequest) -> tuple[bytes, dict[str, str]]:
         """The body (encoded, compressed) and its unsigned headers."""
@@ -414,7 +443,7 @@ class OtlpTransport(Transport, AsyncTransport):
             client = self._blocking_client()
             body, headers = self._prepare(request)
             if self.sign:
-                headers = self._signed(body, headers, self._frozen_credentials())
+                headers = self._signed(body, headers, self._credentials_in_time())
             response = client.post(self.endpoint_url, content=body, headers=headers)
         except Exception as exc:  # noqa: BLE001 - failures are data, never raised
             return _failure(exc, self.timeout)
@@ -514,6 +543,10 @@ def _partial_success(body: bytes, content_type: str | None) -> tuple[int, str]:
     return int(partial.rejected_data_points), str(partial.error_message)
 
 
+class _CredentialsTimeout(Exception):
+    """Resolving credentials outlived the send's deadline."""
+
+
 def _expired(timeout: float | None) -> SendOutcome:
     return SendOutcome(
         ok=False,
@@ -526,6 +559,8 @@ def _expired(timeout: float | None) -> SendOutcome:
 def _failure(exc: Exception, timeout: float | None) -> SendOutcome:
     import httpx
 
+    if isinstance(exc, _CredentialsTimeout):
+        return SendOutcome(ok=False, error_code="Timeout", message=str(exc))
     if isinstance(exc, CredentialsError):
         return SendOutcome(ok=False, error_code="CredentialsError", message=str(exc)[:512])
     if isinstance(exc, TypeError):

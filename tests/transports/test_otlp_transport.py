@@ -325,3 +325,36 @@ def test_no_region_and_no_endpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     with pytest.raises(TransportError, match="no AWS region"):
         OtlpTransport()
+
+
+class SlowCredentials:
+    """Credentials whose refresh blocks until released (an IMDS/STS call that hangs)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def refresh_needed(self) -> bool:
+        return True
+
+    def get_frozen_credentials(self) -> Any:
+        self.release.wait(WAIT)
+        return Credentials(KEY_ID, SECRET).get_frozen_credentials()
+
+
+def test_a_hanging_credential_refresh_is_bounded_by_the_timeout(receiver: Receiver) -> None:
+    slow = SlowCredentials()
+    transport = OtlpTransport(receiver.url, REGION, credentials=slow, timeout=0.5)
+    core = core_with(transport)
+    core.record(PutValue(MetricKey("App", "m"), 1.0, T0))
+    core.flush(T0)
+    batch = core.next_batch(T0)
+    assert batch is not None
+    try:
+        started = time.monotonic()
+        outcome = transport.send(batch.request)
+        assert outcome.error_code == "Timeout" and time.monotonic() - started < 3.0
+        assert "credentials" in outcome.message
+    finally:
+        slow.release.set()
+    core.failed(batch, T0, outcome)
+    assert core.stats.retries == 1
