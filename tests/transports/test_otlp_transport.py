@@ -358,3 +358,38 @@ def test_a_hanging_credential_refresh_is_bounded_by_the_timeout(receiver: Receiv
         slow.release.set()
     core.failed(batch, T0, outcome)
     assert core.stats.retries == 1
+
+
+def test_percentiles_from_the_received_histogram_are_within_the_bound(
+    receiver: Receiver,
+) -> None:
+    """End to end: the decoded protobuf's buckets give every percentile within
+    sqrt(base) - 1 of the exact percentile of what was recorded."""
+    import random
+
+    transport = collector(receiver)
+    core = core_with(transport)
+    rng = random.Random(3)
+    values = [round(rng.lognormvariate(3, 1.2), 3) for _ in range(5000)]
+    key = MetricKey("App", "Latency", unit="Milliseconds")
+    for v in values:
+        core.record(PutValue(key, v, T0))
+    core.flush(T0)
+    (outcome,) = drive(core, transport)
+    assert outcome.ok
+    ((_metric, dp),) = list(points(receiver.exports[0]))
+    assert (dp.count, dp.min, dp.max) == (5000, min(values), max(values))
+    base = 2.0 ** (2.0**-dp.scale)
+    bound = math.sqrt(base) - 1
+    ordered = sorted(values)
+    for q in (0.05, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999):
+        rank = max(1, math.ceil(q * dp.count))
+        seen = dp.zero_count
+        for i, c in enumerate(dp.positive.bucket_counts):
+            seen += c
+            if seen >= rank:
+                index = dp.positive.offset + i
+                break
+        estimate = min(max(math.sqrt(base**index * base ** (index + 1)), dp.min), dp.max)
+        exact = ordered[rank - 1]
+        assert abs(estimate - exact) <= bound * exact * (1 + 1e-9), (q, exact, estimate)
