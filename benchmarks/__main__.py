@@ -62,7 +62,7 @@ QUICK = {
     "memory_series": 2_000,
     "encoding_calls": 1,
 }
-SECTIONS = ("record", "wire", "encoding", "flush", "memory")
+SECTIONS = ("record", "wire", "encoding", "flush", "memory", "otlp")
 
 
 # ------------------------------------------------------------------ bootstrap
@@ -185,6 +185,12 @@ def run(params: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
             r["encoding"] = _best_encoding(bench_core.bench_encoding, params["encoding_calls"])
             r["profile_encoding"] = _wire.profile_encoding(wl, "json")
             r["profile_encoding_query"] = _wire.profile_encoding(wl, "query")
+            _done(t)
+        if "otlp" in sections:
+            from . import bench_otlp
+
+            t = _step("OTLP encoding cost per data point (bench_otlp)")
+            r["otlp"] = bench_otlp.bench_otlp(params["repeat"])
             _done(t)
         if "memory" in sections:
             t = _step("memory")

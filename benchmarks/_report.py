@@ -284,7 +284,7 @@ def _misses(r: dict[str, Any]) -> list[str]:
 def render_markdown(r: dict[str, Any], charts: list[str], command: str) -> str:
     """The whole page."""
     lines = _header(r, command) + _targets(r)
-    for name in ("record", "wire", "encoding", "flush", "memory"):
+    for name in ("record", "wire", "encoding", "flush", "memory", "otlp"):
         if name in r:
             lines += getattr(_sections, name)(r, charts)
     lines += _misses(r)

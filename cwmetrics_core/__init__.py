@@ -43,6 +43,7 @@ from ._model import (
     parse_unit,
 )
 from ._numbers import NUMBER_TYPES, check_count, check_storage_resolution, check_value
+from ._otlp import ExpHistogram, OtlpPoint, OtlpRequest, OtlpSink, exponential_histogram
 from ._retry import Decision, Disposition, Drop, Retry, RetryPolicy, SendOutcome, Split
 from ._sink import Packer, PutMetricDataSink, Sink
 from ._version import __version__ as __version__
@@ -55,6 +56,11 @@ __all__ = [
     "DeliveryLedger",
     "Drop",
     "EmfSink",
+    "ExpHistogram",
+    "OtlpPoint",
+    "OtlpRequest",
+    "OtlpSink",
+    "exponential_histogram",
     "Generation",
     "Packer",
     "PutMetricDataSink",

@@ -40,6 +40,7 @@ from ._events import (
 from ._ledger import CoreStats, DeliveryLedger, FailureAction
 from ._limits import MAX_EPOCH_SECONDS, MAX_VALUE, MIN_NONZERO_VALUE
 from ._model import Batch, MetricKey, WireFormat
+from ._otlp import OtlpSink
 from ._retry import SendOutcome
 from ._sink import PutMetricDataSink, Sink
 
@@ -137,6 +138,8 @@ class MetricsCore:
         """
         if WireFormat(wire_format) is WireFormat.EMF:
             self.set_sink(EmfSink(self._config.limits))
+        elif WireFormat(wire_format) is WireFormat.OTLP:
+            self.set_sink(OtlpSink(self._config.limits))
         else:
             self.set_sink(PutMetricDataSink(wire_format, self._config.limits))
 
@@ -490,13 +493,18 @@ class MetricsCore:
         return batches
 
     # ------------------------------------------------------------------ outcomes
-    def ack(self, batch: Batch, now: float) -> None:
+    def ack(self, batch: Batch, now: float, *, rejected_samples: float = 0.0) -> None:
         """The service accepted ``batch``: count it as sent.
+
+        Args:
+            rejected_samples: samples of ``batch`` the service rejected while accepting
+                the rest (an OTLP partial success, :attr:`SendOutcome.rejected_samples`):
+                counted in ``stats.dropped_rejected`` instead of sent; never retried.
 
         Raises:
             CoreStateError: ``batch`` is not in flight (unknown, or already resolved).
         """
-        self._ledger.ack(batch)
+        self._ledger.ack(batch, rejected_samples)
         self._advance(now)
         self._sync_room()
         self._maybe_closed()

@@ -40,6 +40,6 @@ def send_flow(core: MetricsCore, now: float) -> Generator[Batch, tuple[SendOutco
             core.failed(batch, now, ABANDONED)
             raise
         if outcome.ok:
-            core.ack(batch, now)
+            core.ack(batch, now, rejected_samples=outcome.rejected_samples)
         else:
             core.failed(batch, now, outcome)

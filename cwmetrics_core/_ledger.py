@@ -347,8 +347,9 @@ class DeliveryLedger:
         if entry is None or entry[0] is not batch:
             raise CoreStateError(f"{batch!r} is not in flight (already resolved, or foreign)")
 
-    def ack(self, batch: Batch) -> None:
-        """The service accepted ``batch``.
+    def ack(self, batch: Batch, rejected_samples: float = 0.0) -> None:
+        """The service accepted ``batch`` (all of it but ``rejected_samples``, which are
+        counted as dropped: a partial success).
 
         Raises:
             CoreStateError: ``batch`` is not in flight.
@@ -356,7 +357,9 @@ class DeliveryLedger:
         self._resolve(batch)
         request = batch.request
         n = len(request)
-        self.sent += request.samples
+        rejected = min(max(rejected_samples, 0.0), request.samples)
+        self.dropped_rejected += rejected
+        self.sent += request.samples - rejected
         self.held -= n
         self.requests_sent += 1
         self.datums_sent += n

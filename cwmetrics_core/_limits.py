@@ -30,6 +30,12 @@ __all__ = [
     "EMF_MAX_DIMENSIONS_PER_SET",
     "EMF_MAX_EVENT_BYTES",
     "EMF_MAX_UDP_DATAGRAM_BYTES",
+    "OTLP_MAX_DATA_POINTS",
+    "OTLP_MAX_REQUEST_BYTES",
+    "OTLP_MAX_ATTRIBUTES",
+    "OTLP_MAX_TIMESTAMP_AGE",
+    "OTLP_MAX_TIMESTAMP_AHEAD",
+    "OTLP_MAX_BUCKETS",
     "Limits",
 ]
 
@@ -73,6 +79,21 @@ EMF_MAX_EVENT_BYTES = 262_144 - 26
 #: Largest UDP payload over IPv4 (65,535 - 8 UDP - 20 IP header bytes): one document per
 #: datagram, newline included.
 EMF_MAX_UDP_DATAGRAM_BYTES = 65_507
+
+# CloudWatch's OTLP metrics endpoint (``https://monitoring.<region>.amazonaws.com/v1/metrics``).
+#: Data points in one OTLP export request.
+OTLP_MAX_DATA_POINTS = 1000
+#: Uncompressed protobuf body of one OTLP export request ("1 MB"; 1,000,000 as above).
+OTLP_MAX_REQUEST_BYTES = 1_000_000
+#: Attributes (labels) on one data point.
+OTLP_MAX_ATTRIBUTES = 150
+#: How far back a data point's timestamp may lie (14 days, seconds).
+OTLP_MAX_TIMESTAMP_AGE = 14 * 86400.0
+#: How far ahead a data point's timestamp may lie (10 minutes, seconds).
+OTLP_MAX_TIMESTAMP_AHEAD = 600.0
+#: Buckets per sign of one exponential histogram point (the OpenTelemetry SDK's default
+#: ``max_size``): the scale is lowered until the recorded values fit.
+OTLP_MAX_BUCKETS = 160
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,9 @@ class WireFormat(str, enum.Enum):
     #: Embedded Metric Format documents, one per line (``cwmetrics_core.EmfSink``; no
     #: PutMetricData encoder).
     EMF = "emf"
+    #: OpenTelemetry metrics (``cwmetrics_core.OtlpSink``; encoded as protobuf by
+    #: ``cwmetrics_transports.OtlpTransport``; no PutMetricData encoder).
+    OTLP = "otlp"
 
     def __str__(self) -> str:
         return self.value

@@ -23,12 +23,18 @@ class SendOutcome:
         error_code: the AWS error code (``"Throttling"``, ``"InvalidParameterValue"``, ...)
             or a transport-level code (``"NetworkError"``, ``"Timeout"``, ``"Abandoned"``).
         message: a human-readable detail (never credentials).
+        retry_after: seconds the service asked to wait before sending again (an HTTP
+            ``Retry-After``), or None. A retry never comes sooner than this.
+        rejected_samples: samples of an accepted request (``ok`` True) the service
+            rejected anyway (an OTLP partial success): counted as dropped, not sent.
     """
 
     ok: bool
     http_status: int | None = None
     error_code: str | None = None
     message: str = ""
+    retry_after: float | None = None
+    rejected_samples: float = 0.0
 
 
 class Disposition(enum.Enum):
@@ -91,6 +97,8 @@ class Drop:
 #: What :meth:`RetryPolicy.decide` returns.
 Decision = Retry | Split | Drop
 
+#: The longest ``Retry-After`` honoured (seconds): a longer one waits this long.
+MAX_RETRY_AFTER = 900.0
 #: Content rejections in a row (no ack in between) before bisection is paced by backoff.
 FREE_REJECTS = 12
 _MEMBER = re.compile(r"(?<![A-Za-z.])MetricData\.member\.(\d+)\b")
@@ -275,6 +283,9 @@ class RetryPolicy:
         disposition = self.classify(outcome)
         if disposition is Disposition.RETRY:
             delay = self.delay(failures_in_a_row + 1, throttled=self.is_throttle(outcome))
+            wait = outcome.retry_after
+            if wait is not None and wait > delay:  # the service's Retry-After, capped
+                delay = min(wait, MAX_RETRY_AFTER)
             return Retry(now + delay)
         if disposition is Disposition.DROP:
             return Drop("rejected")

@@ -460,7 +460,7 @@ _ENCODERS: dict[WireFormat, Encoder] = {
 }
 
 
-#: The encodings of PutMetricData (every :class:`WireFormat` but ``EMF``).
+#: The encodings of PutMetricData (every :class:`WireFormat` but ``EMF`` and ``OTLP``).
 PUT_METRIC_DATA_FORMATS: tuple[WireFormat, ...] = tuple(_ENCODERS)
 
 
@@ -473,5 +473,7 @@ def encoder_for(wire_format: WireFormat | str) -> Encoder:
     """
     fmt = WireFormat(wire_format)
     if fmt not in _ENCODERS:
-        raise ValueError(f"{fmt.value!r} is not a PutMetricData encoding (use EmfSink)")
+        raise ValueError(
+            f"{fmt.value!r} is not a PutMetricData encoding (use EmfSink or OtlpSink)"
+        )
     return _ENCODERS[fmt]

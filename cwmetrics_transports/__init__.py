@@ -29,6 +29,7 @@ from ._errors import (
     query_error_code,
 )
 from ._httpx import HttpxTransport
+from ._otlp import OtlpTransport
 from ._signers import AwsRequestsAuthSigner, BotocoreSigner, Signer, StaticSigner
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -50,6 +51,7 @@ __all__ = [
     "EmfTransport",
     "InsecureEndpointError",
     "InvalidEndpointError",
+    "OtlpTransport",
     "MissingDependencyError",
     "ProfileNotFoundError",
     "ToThread",

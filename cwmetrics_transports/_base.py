@@ -13,6 +13,7 @@ from typing import TypeVar
 from cwmetrics_core import (
     EmfSink,
     Limits,
+    OtlpSink,
     PutMetricDataRequest,
     PutMetricDataSink,
     SendOutcome,
@@ -26,6 +27,8 @@ __all__ = ["Transport", "AsyncTransport", "ToThread", "sink_for"]
 def _default_sink(wire_format: WireFormat | str, limits: Limits) -> Sink:
     if WireFormat(wire_format) is WireFormat.EMF:
         return EmfSink(limits)
+    if WireFormat(wire_format) is WireFormat.OTLP:
+        return OtlpSink(limits)
     return PutMetricDataSink(wire_format, limits)
 
 

@@ -23,6 +23,7 @@ MODULES = (
     "benchmarks._sections",
     "benchmarks._wire",
     "benchmarks._workload",
+    "benchmarks.bench_otlp",
 )
 
 
