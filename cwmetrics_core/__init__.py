@@ -16,6 +16,7 @@ and :meth:`RetryPolicy.decide` (a failure becomes :class:`Retry`, :class:`Split`
 import contextlib
 
 from ._aggregate import AggregationStore, Generation
+from ._cardinality import OVERFLOW_MARKER, CardinalityGuard
 from ._config import CoreConfig
 from ._core import CoreState, CoreStats, FailureAction, MetricsCore
 from ._errors import (
@@ -49,6 +50,8 @@ from ._wire import JSON_TARGET, WireFormat, encoder_for
 __all__ = [
     "ABANDONED",
     "AggregationStore",
+    "CardinalityGuard",
+    "OVERFLOW_MARKER",
     "Decision",
     "DeliveryLedger",
     "Drop",
