@@ -68,10 +68,18 @@ class MetricsMiddleware:
             is running already, and stop (drain) it on shutdown if this middleware
             started it. An application that does not speak the lifespan protocol gets
             it answered here. False: leave the reporter alone.
-        metric_name, error_metric_name, dimension_names, add_dimensions, skip_paths,
-        route, unmatched_route: as for the WSGI middleware (see
-            :class:`cloudwatch_metrics_client.wsgi.MetricsMiddleware`); the request
-            object passed to callables is the ASGI scope.
+        metric_name: the latency metric (milliseconds), ``RequestLatency``.
+        error_metric_name: the error count (the application raised, or a 5xx); None:
+            not recorded.
+        dimension_names: rename or drop ``Route``, ``Method``, ``StatusClass``.
+        add_dimensions: a mapping, or a callable taking the ASGI scope, returning one.
+        skip_paths: paths not recorded (exact matches), or a callable taking the path.
+        route: a callable taking the ASGI scope and returning the route template (or
+            None), for an application without a Starlette router.
+        unmatched_route: the ``Route`` of requests no route matched.
+
+    The options are described in full on
+    :class:`cloudwatch_metrics_client.wsgi.MetricsMiddleware`.
 
     Raises:
         InvalidConfigError: a bad option (the message names it).
