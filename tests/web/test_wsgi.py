@@ -3,6 +3,7 @@ the local CloudWatch."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -155,17 +156,35 @@ def test_cardinality_guard_folds_raw_paths_into_one_overflow_series(
             client.get(f"/users/{i}")
     with caplog.at_level(logging.WARNING, "cloudwatch_metrics_client"):
         assert reporter.flush() is True
+        with serve_wsgi(middleware) as url, httpx.Client(base_url=url) as client:
+            client.get("/users/10")  # folded again: counted, the warning is rate-limited
         assert reporter.stop() is True
     stats = reporter.stats.core
-    assert stats.folded_samples == 7 and stats.custom_metrics == 4
+    assert stats.folded_samples == 8 and stats.custom_metrics == 4
     series = latency_series(local_cloudwatch)
     overflow = (("Method", OVERFLOW_MARKER), ("Route", OVERFLOW_MARKER))
     overflow += (("StatusClass", OVERFLOW_MARKER),)
     assert series == {
-        dims("/users/0"): 1, dims("/users/1"): 1, dims("/users/2"): 1, overflow: 7,
+        dims("/users/0"): 1, dims("/users/1"): 1, dims("/users/2"): 1, overflow: 8,
     }  # fmt: skip
     warnings = [r.message for r in caplog.records if "cardinality guard" in r.message]
     assert len(warnings) == 1 and "7 new sample(s)" in warnings[0], warnings
+
+
+def test_a_body_that_fails_half_way_is_an_error(
+    local_cloudwatch: LocalCloudWatch, reporter: CloudWatchSyncMetricReporter
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"partial"
+        raise RuntimeError("lost the database half-way")
+
+    with serve_wsgi(MetricsMiddleware(app, Metrics(NS, reporter))) as url:
+        with contextlib.suppress(httpx.HTTPError):  # a truncated response, as sent
+            httpx.get(url + "/report")
+    assert reporter.stop() is True
+    assert latency_series(local_cloudwatch, "RequestErrors") == {dims("(unmatched)"): 1}
+    assert latency_series(local_cloudwatch) == {dims("(unmatched)"): 1}
 
 
 def django_app() -> Any:
