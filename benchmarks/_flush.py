@@ -132,9 +132,12 @@ def _transport(kind: str, endpoint: Endpoint | None) -> Any:
 
 def _new_reporter(kind: str, endpoint: Endpoint | None) -> Any:
     from cloudwatch_metrics_client import CloudWatchAsyncMetricReporter
+    from cwmetrics_core import CoreConfig
 
+    # Up to 100 000 series of one metric: the cardinality guard (1000 by default) is off.
+    config = CoreConfig(max_buffered_datums=10**7, max_series_per_metric=None)
     return CloudWatchAsyncMetricReporter(
-        transport=_transport(kind.partition("_")[0], endpoint), max_buffered_datums=10**7
+        transport=_transport(kind.partition("_")[0], endpoint), config=config
     )
 
 
@@ -188,7 +191,7 @@ def batch_pieces(n_series: int) -> dict[str, float]:
     now = time.time()
 
     def filled() -> MetricsCore:
-        core = MetricsCore(CoreConfig(max_buffered_datums=10**7), now=now)
+        core = MetricsCore(CoreConfig(max_buffered_datums=10**7, max_series_per_metric=None), now=now)
         rng = random.Random(7)
         for i in range(n_series):
             key = MetricKey(NAMESPACE, "Flush", {"S": f"s{i}"}, UNIT)

@@ -37,7 +37,7 @@ def per_series(n_series: int) -> float:
     """Bytes per series holding one value (MetricKey and its strings included)."""
     from cwmetrics_core import CoreConfig, MetricKey, MetricsCore
 
-    core = MetricsCore(CoreConfig(max_buffered_datums=10**7), now=T0)
+    core = MetricsCore(CoreConfig(max_buffered_datums=10**7, max_series_per_metric=None), now=T0)
 
     def fill() -> None:
         for i in range(n_series):
@@ -52,7 +52,7 @@ def per_distinct_value(n_series: int, values_per_series: int) -> float:
     """Bytes per additional distinct value kept (value float, count, dict slot)."""
     from cwmetrics_core import CoreConfig, MetricKey, MetricsCore
 
-    core = MetricsCore(CoreConfig(max_buffered_datums=10**7), now=T0)
+    core = MetricsCore(CoreConfig(max_buffered_datums=10**7, max_series_per_metric=None), now=T0)
     keys = [MetricKey(NAMESPACE, METRIC, {"Op": f"op{i}"}, UNIT) for i in range(n_series)]
     for key in keys:
         core.record_value(key, 0.5, T0 + 1)

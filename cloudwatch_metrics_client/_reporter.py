@@ -159,6 +159,7 @@ class BaseReporter:
         self._invalid_seen: set[object] = set()
         self._rlog = _RateLimitedLog()
         self._overflow_seen = 0.0
+        self._folded_seen = 0.0
         self._stopped = False
 
     # ------------------------------------------------------------ recording (hot path)
@@ -261,6 +262,7 @@ class BaseReporter:
 
         Called from the background loop and flush/stop, never from the recording path.
         """
+        self._check_cardinality()
         with self._lock:
             dropped = self._core.stats.dropped_overflow
             new = dropped - self._overflow_seen
@@ -276,6 +278,28 @@ class BaseReporter:
             new,
             dropped,
         )
+
+    def _check_cardinality(self) -> None:
+        """Warn (rate-limited) when the cardinality guard folded samples since the last
+        check (called with ``_check_overflow``, never from the recording path)."""
+        with self._lock:
+            guard = self._core.cardinality
+            folded, example = guard.folded_samples, guard.last_folded
+            new = folded - self._folded_seen
+            self._folded_seen = folded
+        if new > 0:
+            self._rlog(
+                "cardinality",
+                logging.WARNING,
+                "cardinality guard: %g new sample(s) of series past max_series_per_metric=%s "
+                "were recorded under the metric's overflow series (%g in all, "
+                "stats.core.folded_samples), e.g. %s %s",
+                new,
+                self._config.max_series_per_metric,
+                folded,
+                getattr(example, "name", None),
+                dict(getattr(example, "dimensions", ())),
+            )
 
     def _report_background_error(self, exc: BaseException) -> None:
         with self._lock:
@@ -293,3 +317,4 @@ class BaseReporter:
         self._invalid_seen = set()
         self._rlog = _RateLimitedLog()
         self._overflow_seen = 0.0
+        self._folded_seen = 0.0

@@ -439,6 +439,11 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
     ) -> None:
         await self.stop()
 
+    @property
+    def running(self) -> bool:
+        """True between ``run()`` and ``stop()`` (periodic reporting is on)."""
+        return self._running and not (self._stopping or self._stopped)
+
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running" if self._running else "idle"
         interval = "on demand" if self.report_interval is None else f"{self.report_interval:g}s"

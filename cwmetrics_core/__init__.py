@@ -16,6 +16,7 @@ and :meth:`RetryPolicy.decide` (a failure becomes :class:`Retry`, :class:`Split`
 import contextlib
 
 from ._aggregate import AggregationStore, Generation
+from ._cardinality import OVERFLOW_MARKER, CardinalityGuard
 from ._config import CoreConfig
 from ._core import CoreState, CoreStats, FailureAction, MetricsCore
 from ._emf import EmfSink
@@ -52,6 +53,8 @@ from ._wire import JSON_TARGET, encoder_for
 __all__ = [
     "ABANDONED",
     "AggregationStore",
+    "CardinalityGuard",
+    "OVERFLOW_MARKER",
     "Decision",
     "DeliveryLedger",
     "Drop",

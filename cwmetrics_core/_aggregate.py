@@ -120,8 +120,8 @@ class AggregationStore:
     """
 
     __slots__ = (
-        "dropped_overflow", "gen", "live", "max_datums", "max_values", "periods", "quantize",
-        "recorded", "room", "values",
+        "admit", "dropped_overflow", "gen", "live", "max_datums", "max_values", "periods",
+        "quantize", "recorded", "room", "values",
     )
 
     def __init__(
@@ -135,6 +135,9 @@ class AggregationStore:
         self.max_datums = max_datums
         self.room = room
         self.quantize = quantize
+        #: Cardinality hook, asked only when a series is missing from the generation:
+        #: ``admit(key, period, count)`` returns the key to record under (see _cardinality).
+        self.admit: Callable[[MetricKey, float, float], MetricKey] | None = None
         self._start()
         #: Datums the current generation holds (a value series counts once per 150 values).
         self.live = 0
@@ -154,6 +157,9 @@ class AggregationStore:
             value = self.quantize(value)
         period = timestamp - timestamp % key.storage_resolution
         vals = self.values.get(key)
+        if vals is None and self.admit is not None:
+            key = self.admit(key, period, count)
+            vals = self.values.get(key)
         if vals is not None and self.periods[key] != period:
             vals = self._swap_period(key, period)
         if vals is not None:
@@ -222,6 +228,9 @@ class AggregationStore:
         period = timestamp - timestamp % key.storage_resolution
         gen = self.gen
         acc = gen.stats.get(key)
+        if acc is None and self.admit is not None:
+            key = self.admit(key, period, n)
+            acc = gen.stats.get(key)
         if acc is not None and gen.stat_periods[key] != period:
             acc = gen.older_stats.pop((key, period), None)
             if acc is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._cardinality import DEFAULT_MAX_SERIES_PER_METRIC
 from ._errors import InvalidConfigError
 from ._limits import MAX_TIMESTAMP_AGE, Limits
 from ._model import WireFormat
@@ -30,6 +31,13 @@ class CoreConfig:
             within that relative error, which caps distinct values (memory and payload).
         max_timestamp_age: queued data older than this (seconds before ``now``) is dropped
             and counted in ``stats.dropped_expired``; CloudWatch refuses it anyway.
+        max_series_per_metric: the cardinality guard: distinct dimension sets per metric
+            (namespace and name) per ``series_window``; past it, a new dimension set is
+            folded into the metric's overflow series (every dimension value
+            ``"__overflow__"``) and counted in ``stats.folded_samples``. ``None`` turns
+            folding off (``stats.custom_metrics`` is still estimated).
+        series_window: seconds per cardinality window (an hour: CloudWatch bills custom
+            metrics by the hour), aligned on datum timestamps.
 
     Raises:
         InvalidConfigError: any value out of range.
@@ -42,6 +50,8 @@ class CoreConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     quantization: float | None = None
     max_timestamp_age: float = MAX_TIMESTAMP_AGE - 300.0
+    max_series_per_metric: int | None = DEFAULT_MAX_SERIES_PER_METRIC
+    series_window: float = 3600.0
 
     def __post_init__(self) -> None:
         interval = self.flush_interval
@@ -74,3 +84,15 @@ class CoreConfig:
             raise InvalidConfigError(
                 "max_timestamp_age", self.max_timestamp_age, "must be > 0 seconds"
             )
+        limit = self.max_series_per_metric
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise InvalidConfigError(
+                "max_series_per_metric", limit, "must be an int >= 1, or None for no bound"
+            )
+        window = self.series_window
+        if (
+            isinstance(window, bool)
+            or not isinstance(window, (int, float))
+            or not 0 < window < float("inf")
+        ):
+            raise InvalidConfigError("series_window", window, "must be > 0 seconds")

@@ -18,10 +18,12 @@ Which concern lives where (as h11's ``Connection`` delegates to its state tables
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 
 from ._aggregate import AggregationStore, quantizer
+from ._cardinality import CardinalityGuard
 from ._config import CoreConfig
 from ._emf import EmfSink
 from ._errors import CoreStateError, InvalidConfigError, MetricTypeError
@@ -108,6 +110,8 @@ class MetricsCore:
         self._ledger = DeliveryLedger(
             PutMetricDataSink(config.wire_format, limits), config.max_timestamp_age
         )
+        self._guard = CardinalityGuard(config.max_series_per_metric, config.series_window)
+        self._store.admit = self._guard.admit
 
     def _sync_room(self) -> None:
         """The store may create as many datums as the memory bound leaves over."""
@@ -197,8 +201,16 @@ class MetricsCore:
     @property
     def stats(self) -> CoreStats:
         """A consistent snapshot of the counters."""
-        store = self._store
-        return self._ledger.stats(store.recorded, store.dropped_overflow, store.live)
+        store, guard = self._store, self._guard
+        stats = self._ledger.stats(store.recorded, store.dropped_overflow, store.live)
+        return dataclasses.replace(
+            stats, folded_samples=guard.folded_samples, custom_metrics=guard.custom_metrics
+        )
+
+    @property
+    def cardinality(self) -> CardinalityGuard:
+        """The cardinality guard (``folded_samples``, ``last_folded``, ``custom_metrics``)."""
+        return self._guard
 
     # ------------------------------------------------------------------ recording
     def _closed_error(self) -> CoreStateError:

@@ -75,6 +75,11 @@ class CoreStats:
     retries: int
     #: Failed batches bisected after a content rejection.
     splits: int
+    #: Cardinality guard: samples recorded under an overflow series instead of their own.
+    folded_samples: float = 0.0
+    #: Distinct series recorded in the latest cardinality window (an hour by default):
+    #: an estimate of the custom metrics billed for it.
+    custom_metrics: int = 0
 
     @property
     def dropped_samples(self) -> float:

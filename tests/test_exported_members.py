@@ -13,6 +13,9 @@ PACKAGES = [
     "cwmetrics_transports",
     "cwmetrics_transports.testing",
     "cloudwatch_metrics_client",
+    "cloudwatch_metrics_client.asgi",
+    "cloudwatch_metrics_client.wsgi",
+    "cloudwatch_metrics_client.aiohttp",
 ]
 
 

@@ -121,7 +121,7 @@ def test_a_full_request_wakes_the_driver_early() -> None:
 
 
 def test_limit_1000_datums_per_request() -> None:
-    core = make_core()
+    core = make_core(max_series_per_metric=None)  # one metric, 2500 series
     for i in range(2500):
         core.record_value(MetricKey("App", "m", {"i": str(i)}), 1.0, T0)
     core.flush(T0)
@@ -184,7 +184,7 @@ def test_requests_never_mix_namespaces() -> None:
 
 
 def test_throttling_pauses_the_whole_cycle(key: MetricKey) -> None:
-    core = make_core()
+    core = make_core(max_series_per_metric=None)  # one metric, 3000 series
     for i in range(3000):
         core.record_value(MetricKey("App", "m", {"i": str(i)}), 1.0, T0)
     core.flush(T0)
@@ -335,7 +335,7 @@ def test_failed_with_ok_outcome_raises(key: MetricKey) -> None:
 
 
 def test_several_batches_in_flight_at_once() -> None:
-    core = make_core()
+    core = make_core(max_series_per_metric=None)  # one metric, 3000 series
     for i in range(3000):
         core.record_value(MetricKey("App", "m", {"i": str(i)}), 1.0, T0)
     core.flush(T0)
@@ -412,7 +412,7 @@ def test_stats_invariant_holds_mid_flight(key: MetricKey) -> None:
 
 
 def test_flow_acks_and_fails_each_batch_once() -> None:
-    core = make_core()
+    core = make_core(max_series_per_metric=None)  # one metric, 2500 series
     for i in range(2500):
         core.record_value(MetricKey("App", "m", {"i": str(i)}), 1.0, T0)
     core.flush(T0)
