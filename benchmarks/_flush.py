@@ -191,7 +191,8 @@ def batch_pieces(n_series: int) -> dict[str, float]:
     now = time.time()
 
     def filled() -> MetricsCore:
-        core = MetricsCore(CoreConfig(max_buffered_datums=10**7, max_series_per_metric=None), now=now)
+        config = CoreConfig(max_buffered_datums=10**7, max_series_per_metric=None)
+        core = MetricsCore(config, now=now)
         rng = random.Random(7)
         for i in range(n_series):
             key = MetricKey(NAMESPACE, "Flush", {"S": f"s{i}"}, UNIT)

@@ -61,7 +61,6 @@ __all__ = ["EmfSink", "emf_number"]
 _jstr: Callable[[str], str] = encode_basestring_ascii
 _float_repr = float.__repr__
 _INT_SAFE = 2.0**53
-_CACHE_TAG = "emf"
 
 
 def emf_number(value: float) -> str:
@@ -109,13 +108,10 @@ class _KeyParts:
 
 
 def _parts(key: MetricKey) -> _KeyParts:
-    cache = key._cache
-    if cache is None:
-        cache = {}
-        object.__setattr__(key, "_cache", cache)
-    parts: _KeyParts | None = cache.get(_CACHE_TAG)
+    parts: _KeyParts | None = key._emf
     if parts is None:
-        parts = cache[_CACHE_TAG] = _KeyParts(key)
+        parts = _KeyParts(key)
+        object.__setattr__(key, "_emf", parts)
     return parts
 
 

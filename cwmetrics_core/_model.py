@@ -200,7 +200,7 @@ class MetricKey:
     """
 
     __slots__ = (
-        "_hash", "_head", "_tail", "_wf", "dimensions", "name", "namespace",
+        "_emf", "_hash", "_head", "_tail", "_wf", "dimensions", "name", "namespace",
         "storage_resolution", "unit",
     )
 
@@ -215,6 +215,8 @@ class MetricKey:
     _wf: WireFormat | None
     _head: str
     _tail: str
+    # The EMF sink's parts of this key (``_emf.py``), None until it first packs the key.
+    _emf: Any
 
     def __init__(
         self,
@@ -237,6 +239,7 @@ class MetricKey:
         setter(self, "storage_resolution", storage_resolution)
         setter(self, "_hash", hash((ns, metric_name, dims, parsed_unit, storage_resolution)))
         setter(self, "_wf", None)  # wire fragments, filled in by the first encoder
+        setter(self, "_emf", None)
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"MetricKey is immutable; cannot set {name!r}")
