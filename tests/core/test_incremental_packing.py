@@ -25,13 +25,16 @@ from cwmetrics_core import (
     SendOutcome,
     WireFormat,
 )
+from cwmetrics_core._wire import PUT_METRIC_DATA_FORMATS
 
 T0 = 1_790_000_000.0
 NS = "Test/Slices"
 
 
 def _core(wire_format: WireFormat, series: int, seed: int = 3) -> MetricsCore:
-    core = MetricsCore(CoreConfig(wire_format=wire_format, flush_interval=None), now=T0)
+    # No cardinality guard: the series are the subject here, not folded into one.
+    config = CoreConfig(wire_format=wire_format, flush_interval=None, max_series_per_metric=None)
+    core = MetricsCore(config, now=T0)
     rng = random.Random(seed)
     for s in range(series):
         key = MetricKey(NS if s % 7 else NS + "/B", "Lat", {"S": str(s)}, unit="Milliseconds",
@@ -55,7 +58,7 @@ def _wire(request: PutMetricDataRequest) -> tuple[str, bytes, int]:
     return request.namespace, request.body, request.size
 
 
-@pytest.mark.parametrize("wire_format", list(WireFormat))
+@pytest.mark.parametrize("wire_format", PUT_METRIC_DATA_FORMATS)
 def test_sliced_requests_equal_whole_requests(wire_format: WireFormat) -> None:
     whole, sliced = _core(wire_format, 1500), _core(wire_format, 1500)
     expected = []
@@ -142,7 +145,7 @@ def test_discard_mid_preparation_counts_every_sample() -> None:
 
 def test_a_flush_of_new_series_leaves_nothing_new_for_the_garbage_collector() -> None:
     n = 4000
-    core = MetricsCore(CoreConfig(max_buffered_datums=10**6), now=T0)
+    core = MetricsCore(CoreConfig(max_buffered_datums=10**6, max_series_per_metric=None), now=T0)
     keys = [MetricKey(NS, "Flush", {"S": f"s{i}"}, unit="Milliseconds") for i in range(n)]
     for i, key in enumerate(keys):
         core.record_value(key, float(i % 97), T0)
