@@ -17,9 +17,11 @@ import logging
 
 from cwmetrics_core import __version__ as __version__
 
+from ._clock import Clock
 from ._facade import FacadeBacklog
 from ._metrics import Metrics
-from ._reporter import Clock, ReporterState, ReporterStats
+from ._reporter import ReporterState
+from ._stats import ReporterStats
 from ._timer import RecordTiming, Timer, TimerRun, TimerUnitName, UnitName
 from .aiocloudwatch import CloudWatchAsyncMetricReporter, CloudWatchAsyncMetrics
 from .cloudwatch import CloudWatchSyncMetricReporter, CloudWatchSyncMetrics

@@ -14,8 +14,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-import time as _time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -23,7 +22,6 @@ from cwmetrics_core import (
     Batch,
     CoreConfig,
     CoreStateError,
-    CoreStats,
     FailureAction,
     InvalidConfigError,
     MetricKey,
@@ -34,14 +32,10 @@ from cwmetrics_core import (
 from cwmetrics_core import Disposition as _Disposition
 from cwmetrics_transports import AsyncTransport, Transport
 
-__all__ = [
-    "BaseReporter",
-    "Clock",
-    "ReporterState",
-    "ReporterStats",
-    "StopResult",
-    "ON_DEMAND_INTERVAL",
-]
+from ._clock import Clock
+from ._stats import ReporterStats
+
+__all__ = ["BaseReporter", "ReporterState", "StopResult", "ON_DEMAND_INTERVAL"]
 
 log = logging.getLogger("cloudwatch_metrics_client")
 
@@ -55,36 +49,6 @@ TransportT = TypeVar("TransportT", Transport, AsyncTransport)
 Flow = Generator[Batch, tuple[SendOutcome, float], None]
 
 
-class Clock:
-    """The reporter's time, given to the reporter once and shared with its ``Metrics``.
-
-    * :meth:`time`: wall-clock epoch seconds, for timestamps (and the core's ``now``,
-      which is on the timestamps' clock);
-    * :meth:`monotonic`: for waits and deadlines (``flush``/``stop`` timeouts, the
-      rate limit of repeated log messages).
-
-    The default reads :func:`time.time` and :func:`time.monotonic`. Tests inject a fake
-    one by subclassing (``CloudWatchSyncMetricReporter(clock=FakeClock())``)::
-
-        class FakeClock(Clock):
-            def __init__(self) -> None:
-                self.now = 1_700_000_000.0
-
-            def time(self) -> float:
-                return self.now
-
-            def monotonic(self) -> float:
-                return self.now
-    """
-
-    __slots__ = ()
-
-    #: Wall-clock epoch seconds (default: :func:`time.time`).
-    time: Callable[[], float] = staticmethod(_time.time)
-    #: Monotonic seconds (default: :func:`time.monotonic`).
-    monotonic: Callable[[], float] = staticmethod(_time.monotonic)
-
-
 class ReporterState(enum.Enum):
     """Where a reporter is in its life (``reporter.state``)."""
 
@@ -96,56 +60,6 @@ class ReporterState(enum.Enum):
     STOPPING = "stopping"
     #: ``stop()`` finished: whatever was not delivered is dropped and counted.
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class ReporterStats:
-    """Counters of a reporter, in samples unless named otherwise.
-
-    ``recorded == sent + dropped + buffered + in_flight`` always holds.
-    """
-
-    #: The core's counters (per-reason drops, requests, bytes, retries...).
-    core: CoreStats
-    #: Calls rejected and dropped in ``errors="log"`` mode.
-    invalid_dropped: int
-    #: Exceptions caught in the background loop (a bug or a transport misbehaving).
-    background_errors: int
-
-    @property
-    def recorded(self) -> float:
-        """Samples accepted."""
-        return self.core.recorded_samples
-
-    @property
-    def sent(self) -> float:
-        """Samples acknowledged by CloudWatch."""
-        return self.core.sent_samples
-
-    @property
-    def buffered(self) -> float:
-        """Samples held, not yet sent."""
-        return self.core.buffered_samples
-
-    @property
-    def in_flight(self) -> float:
-        """Samples being sent right now."""
-        return self.core.in_flight_samples
-
-    @property
-    def dropped(self) -> float:
-        """Samples dropped for any reason (see ``core`` for the reasons)."""
-        return self.core.dropped_samples
-
-    @property
-    def retried(self) -> int:
-        """Requests that failed and were re-queued."""
-        return self.core.retries
-
-    @property
-    def requests(self) -> int:
-        """PutMetricData requests acknowledged."""
-        return self.core.requests_sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,11 +30,13 @@ from typing import Any, cast
 from cwmetrics_core import CoreConfig, InvalidConfigError
 from cwmetrics_transports import AsyncTransport
 
+from ._clock import Clock
 from ._facade import FacadeBase
-from ._reporter import BaseReporter, Clock, ReporterState, log
+from ._reporter import BaseReporter, ReporterState, log
 from ._resolve import async_transport, default_async_transport, default_async_transport_async
 
 __all__ = ["CloudWatchAsyncMetricReporter", "CloudWatchAsyncMetrics"]
+
 
 class CloudWatchAsyncMetricReporter(BaseReporter[AsyncTransport]):
     """Buffers metrics and reports them from an asyncio task.
@@ -247,17 +249,17 @@ class CloudWatchAsyncMetricReporter(BaseReporter[AsyncTransport]):
         return True
 
     async def flush(self, timeout: float | None = 30.0) -> bool:
-        """Send everything recorded so far; return when it is acknowledged, given up on,
-        or ``timeout`` seconds (None = no limit) have passed, whichever comes first.
+        """Have the reporter's task send everything recorded so far, and wait for the
+        answers at most ``timeout`` seconds (None: no limit).
 
-        The reporter's task sends (it is started if :meth:`run` was not called; it then
-        sends only on demand). Backoff pauses are respected. A request still being sent
-        when the timeout expires is not cancelled: it stays in flight and is
-        acknowledged (or retried) when the endpoint answers, never lost or sent twice.
+        Without :meth:`run`, the task is started and sends only on demand. Backoff
+        pauses are respected. The timeout ends the wait, never the send: a request under
+        way then is not cancelled; it stays in flight and is acknowledged (or retried)
+        when the endpoint answers, never lost or sent twice.
 
         Returns:
-            True when everything recorded before the call was sent (or dropped as
-            rejected); False on timeout (the rest stays buffered or in flight).
+            False on timeout (the rest stays buffered or in flight); True once all of it
+            was sent (or dropped as rejected).
         """
         await self._resolve_transport()
         self._bind_loop()
@@ -275,14 +277,13 @@ class CloudWatchAsyncMetricReporter(BaseReporter[AsyncTransport]):
     async def stop(self, timeout: float | None = None) -> bool:
         """Drain what is buffered, stop the task, close our transport. Idempotent.
 
-        Returns within ``timeout`` (default ``shutdown_timeout``) even if the endpoint
-        is down or slow; what could not be delivered is dropped, counted in
-        ``stats.core.dropped_shutdown`` and logged. A request still being sent then is
-        not cancelled: it stays in flight (``stats.in_flight``) until the endpoint
-        answers, as long as the event loop runs.
+        Bounded by ``timeout`` (default ``shutdown_timeout``) however slow or down the
+        endpoint is; what could not be delivered in time is dropped, counted in
+        ``stats.core.dropped_shutdown`` and logged. The send under way then is not
+        cancelled: it stays in flight (``stats.in_flight``) while the event loop runs.
 
         Returns:
-            True when everything was delivered.
+            Whether everything was delivered.
         """
         if self._state is ReporterState.STOPPED:
             return self._stop_result

@@ -29,11 +29,13 @@ from typing import Any
 from cwmetrics_core import CoreConfig
 from cwmetrics_transports import Transport
 
+from ._clock import Clock
 from ._facade import FacadeBase
-from ._reporter import BaseReporter, Clock, ReporterState, log
+from ._reporter import BaseReporter, ReporterState, log
 from ._resolve import default_sync_transport, sync_transport
 
 __all__ = ["CloudWatchSyncMetricReporter", "CloudWatchSyncMetrics"]
+
 
 class CloudWatchSyncMetricReporter(BaseReporter[Transport]):
     """Buffers metrics and reports them from a daemon thread (``cwmetrics-flush``).
