@@ -17,10 +17,12 @@ import logging
 
 from cwmetrics_core import __version__ as __version__
 
+from ._clock import Clock
 from ._facade import FacadeBacklog
 from ._metrics import Metrics
-from ._reporter import ReporterStats
-from ._timer import Timer, TimerRun, TimerUnitName, UnitName
+from ._reporter import ReporterState
+from ._stats import ReporterStats
+from ._timer import RecordTiming, Timer, TimerRun, TimerUnitName, UnitName
 from .aiocloudwatch import CloudWatchAsyncMetricReporter, CloudWatchAsyncMetrics
 from .cloudwatch import CloudWatchSyncMetricReporter, CloudWatchSyncMetrics
 
@@ -29,8 +31,11 @@ __all__ = [
     "CloudWatchAsyncMetrics",
     "CloudWatchSyncMetricReporter",
     "CloudWatchSyncMetrics",
+    "Clock",
     "FacadeBacklog",
     "Metrics",
+    "RecordTiming",
+    "ReporterState",
     "ReporterStats",
     "Timer",
     "TimerRun",
@@ -40,7 +45,9 @@ __all__ = [
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-for _name in ("FacadeBacklog", "Metrics", "ReporterStats", "Timer", "TimerRun"):
+for _name in (
+    "Clock", "FacadeBacklog", "Metrics", "ReporterState", "ReporterStats", "Timer", "TimerRun",
+):  # fmt: skip
     with contextlib.suppress(AttributeError, TypeError):
         globals()[_name].__module__ = "cloudwatch_metrics_client"
 del _name, contextlib, logging

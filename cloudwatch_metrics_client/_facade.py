@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar, overload
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from cwmetrics_core import Unit, UsageError
 
@@ -21,8 +21,10 @@ __all__ = ["FacadeBase", "FacadeBacklog", "UnitArg"]
 log = logging.getLogger("cloudwatch_metrics_client")
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: What the recording calls return: None (sync facade) or ``Awaitable[None]`` (async).
+R = TypeVar("R")
 #: The facade class a chained ``with_*`` call returns (``type[Self]`` on Python 3.10).
-FacadeT = TypeVar("FacadeT", bound="FacadeBase")
+FacadeT = TypeVar("FacadeT", bound="FacadeBase[Any]")
 #: A unit: a ``Unit`` member or one of CloudWatch's unit names (checked by mypy too).
 UnitArg = Unit | UnitName
 
@@ -53,7 +55,7 @@ class _Backlog:
     when the call is made, so replayed data keeps its own time.
     """
 
-    def __init__(self, facade: type[FacadeBase], limit: int) -> None:
+    def __init__(self, facade: type[FacadeBase[Any]], limit: int) -> None:
         self._facade = facade
         self._limit = limit
         self._items: list[tuple[Any, ...]] = []
@@ -155,8 +157,8 @@ class _Backlog:
             ("statistic", name, value, unit, _copy(dimensions), ts, stats, storage_resolution)
         )
 
-    def _record_timing(
-        self, timer: Timer, duration: float, extra: dict[str, str] | None, failed: bool
+    def record_timing(
+        self, timer: Timer, duration: float, extra: Mapping[str, str] | None, failed: bool
     ) -> None:
         if not timer.inert:
             self._keep(("timing", timer, duration, dict(extra or {}), failed, time.time()))
@@ -171,7 +173,7 @@ def _copy(dimensions: Any) -> Any:
     return dimensions
 
 
-class FacadeBase:
+class FacadeBase(Generic[R]):
     """Shared class-level plumbing of `CloudWatchSyncMetrics`/`CloudWatchAsyncMetrics`.
 
     Each subclass holds one default [Metrics][cloudwatch_metrics_client.Metrics] instance.
@@ -193,13 +195,74 @@ class FacadeBase:
     _live: ClassVar[Metrics | None] = None
     _backlog: ClassVar[_Backlog | None] = None
 
-    @classmethod
-    def _new_reporter(cls) -> BaseReporter:
-        raise NotImplementedError
+    #: The reporter class this facade sends through (``with_client`` checks it).
+    _reporter_type: ClassVar[type[BaseReporter[Any]]]
+    #: What ``put_metric``/``put_statistic`` return: None (sync), or an already
+    #: completed awaitable (async, as the seed's coroutines were).
+    _done: R
 
     @classmethod
-    def _use_client(cls, reporter: BaseReporter, client: Any) -> None:
-        raise NotImplementedError
+    def _use_client(cls, reporter: BaseReporter[Any], client: Any) -> None:
+        if not isinstance(reporter, cls._reporter_type):
+            raise TypeError(f"{cls.__name__} needs a {cls._reporter_type.__name__}")
+        reporter.use_client(client)
+
+    @classmethod
+    def put_metric(
+        cls,
+        MetricName: str,
+        Value: float,
+        Unit: UnitArg | None = None,
+        Dimensions: DimensionsArg = None,
+        Timestamp: TimestampArg = None,
+        StorageResolution: int = 60,
+        Count: float = 1.0,
+    ) -> R:
+        """Record a value; every distinct value is kept with its count (percentiles).
+
+        Recorded when called. The async facade returns an already-completed awaitable
+        (``await`` it as the seed does, or not: nothing is lost without it, and nothing
+        waits for I/O).
+
+        Raises:
+            InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
+        """
+        (cls._live or cls._ready())._put_value(
+            MetricName, Value, Unit, Dimensions, Timestamp, Count, StorageResolution
+        )
+        return cls._done
+
+    @classmethod
+    def put_statistic(
+        cls,
+        MetricName: str,
+        Value: float | None = None,
+        Unit: UnitArg | None = None,
+        Dimensions: DimensionsArg = None,
+        Timestamp: TimestampArg = None,
+        StorageResolution: int = 60,
+        StatisticValues: Mapping[str, float] | None = None,
+    ) -> R:
+        """Aggregate into Sum/SampleCount/Minimum/Maximum (no percentiles).
+
+        Recorded when called; the async facade returns an already-completed awaitable.
+
+        Raises:
+            InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
+        """
+        cls._ready().put_statistic(
+            MetricName,
+            Value,
+            unit=Unit,
+            dimensions=Dimensions,
+            timestamp=Timestamp,
+            statistic_values=StatisticValues,
+            storage_resolution=StorageResolution,
+        )
+        return cls._done
+
+    #: The seed's plural spelling.
+    put_statistics = put_statistic
 
     @classmethod
     def metrics(cls) -> Metrics:
@@ -285,7 +348,7 @@ class FacadeBase:
                 if reporter is None:
                     log.warning("%s: dropped call for %r: %s", cls.__name__, name, exc)
                 else:
-                    reporter._count_invalid(name, exc)
+                    reporter.count_invalid(name, exc)
 
     @classmethod
     def with_namespace(cls: type[FacadeT], namespace: str) -> type[FacadeT]:
@@ -299,7 +362,7 @@ class FacadeBase:
         return cls
 
     @classmethod
-    def with_reporter(cls: type[FacadeT], reporter: BaseReporter) -> type[FacadeT]:
+    def with_reporter(cls: type[FacadeT], reporter: BaseReporter[Any]) -> type[FacadeT]:
         """Report through `reporter` (a client given to `with_client` is handed to it)."""
         metrics = cls.metrics()
         metrics.reporter = reporter
@@ -389,7 +452,7 @@ class FacadeBase:
 
         def decorate(target: F) -> F:
             timer = Timer(
-                _LazyMetrics(cls),  # type: ignore[arg-type]
+                _LazyMetrics(cls).record_timing,
                 metric_name or target.__name__,
                 unit=unit,
                 dimensions=dimensions,
@@ -415,7 +478,7 @@ class FacadeBase:
         Raises:
             InvalidMetricError: a bad name, unit or dimensions.
         """
-        return Timer(_LazyMetrics(cls), name, unit=unit, dimensions=dimensions)  # type: ignore[arg-type]
+        return Timer(_LazyMetrics(cls).record_timing, name, unit=unit, dimensions=dimensions)
 
     @classmethod
     def _reset_default(cls) -> None:
@@ -431,15 +494,16 @@ class _LazyMetrics:
 
     __slots__ = ("_facade",)
 
-    def __init__(self, facade: type[FacadeBase]) -> None:
+    def __init__(self, facade: type[FacadeBase[Any]]) -> None:
         self._facade = facade
 
-    def _record_timing(
-        self, timer: Timer, duration: float, extra: dict[str, str] | None, failed: bool
+    def record_timing(
+        self, timer: Timer, duration: float, extra: Mapping[str, str] | None, failed: bool
     ) -> None:
+        """The timers' ``record`` callable: into the live instance, or the backlog."""
         try:
             metrics = self._facade._ready()
         except Exception as exc:  # noqa: BLE001 - never break the timed call
             log.warning("could not record timing %r: %s", timer.name, exc)
             return
-        metrics._record_timing(timer, duration, extra, failed)
+        metrics.record_timing(timer, duration, extra, failed)

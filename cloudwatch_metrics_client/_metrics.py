@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from cwmetrics_core import (
     CoreStateError,
@@ -23,11 +23,9 @@ from cwmetrics_core import (
 )
 from cwmetrics_core._limits import MAX_TIMESTAMP_AGE, MAX_TIMESTAMP_AHEAD
 
+from ._reporter import BaseReporter
 from ._scope import Scope, monitored_dimensions, new_scope
 from ._timer import InertTimer, Timer
-
-if TYPE_CHECKING:
-    from ._reporter import BaseReporter
 
 __all__ = ["Metrics", "DimensionsArg", "TimestampArg"]
 
@@ -123,8 +121,10 @@ class Metrics:
     ``namespace``      CloudWatch namespace for every metric recorded here.
     ``reporter``       a ``CloudWatchSyncMetricReporter`` or ``...AsyncMetricReporter``.
     ``dimensions``     default dimensions added to every metric (call overrides win).
-    ``clock``          wall clock for default timestamps (``time.time``).
     =================  ==========================================================
+
+    Default timestamps come from the reporter's
+    [Clock][cloudwatch_metrics_client.Clock] (``reporter.clock.time()``).
 
     Example::
 
@@ -144,16 +144,20 @@ class Metrics:
     def __init__(
         self,
         namespace: str | None = None,
-        reporter: BaseReporter | None = None,
+        reporter: BaseReporter[Any] | None = None,
         *,
         dimensions: DimensionsArg = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._namespace = check_namespace(namespace) if namespace is not None else None
-        self._reporter = reporter
         self._defaults = dict(normalise_dimensions(_as_pairs(dimensions)))
-        self._clock = clock
         self._keys: dict[Any, MetricKey] = {}
+        #: (Timer.series, extra dimension items) -> MetricKey.
+        self._timer_keys: dict[tuple[str, tuple[tuple[str, str], ...]], MetricKey] = {}
+        self._reporter: BaseReporter[Any] | None = None
+        self._record: Callable[[MetricKey, float, float, float], None] = _no_reporter
+        self._now: Callable[[], float] = time.time
+        if reporter is not None:
+            self.reporter = reporter
 
     # ---------------------------------------------------------------- configuration
     @property
@@ -165,20 +169,26 @@ class Metrics:
     def namespace(self, namespace: str) -> None:
         self._namespace = check_namespace(namespace)
         self._keys = {}
+        self._timer_keys = {}
 
     @property
-    def reporter(self) -> BaseReporter | None:
-        """The reporter that buffers and sends what is recorded here."""
+    def reporter(self) -> BaseReporter[Any] | None:
+        """The reporter that buffers and sends what is recorded here (its clock gives the
+        default timestamps)."""
         return self._reporter
 
     @reporter.setter
-    def reporter(self, reporter: BaseReporter) -> None:
+    def reporter(self, reporter: BaseReporter[Any]) -> None:
+        # Bound once here: the hot path calls these without looking at the reporter.
+        self._record = reporter.record
+        self._now = reporter.clock.time
         self._reporter = reporter
 
-    def _require_reporter(self) -> BaseReporter:
+    def _require_reporter(self) -> BaseReporter[Any]:
         reporter = self._reporter
         if reporter is None:
-            raise CoreStateError("no reporter: pass one to Metrics(...) or call with_reporter()")
+            _no_reporter()
+        assert reporter is not None
         return reporter
 
     # ---------------------------------------------------------------- keys
@@ -224,12 +234,12 @@ class Metrics:
         return key
 
     def _timestamp(self, timestamp: TimestampArg) -> float:
-        now = self._clock()
+        now = self._now()
         if timestamp is None:
             return now
         ts = epoch_seconds(timestamp)
         reporter = self._reporter
-        max_age = reporter._config.max_timestamp_age if reporter is not None else MAX_TIMESTAMP_AGE
+        max_age = reporter.config.max_timestamp_age if reporter is not None else MAX_TIMESTAMP_AGE
         if ts < now - max_age:
             raise InvalidMetricError(
                 "Timestamp",
@@ -247,7 +257,7 @@ class Metrics:
         reporter = self._reporter
         if reporter is None or reporter.errors == "raise" or self._namespace is None:
             raise exc
-        reporter._count_invalid(name, exc)
+        reporter.count_invalid(name, exc)
 
     # ---------------------------------------------------------------- recording
     def put_value(
@@ -280,8 +290,8 @@ class Metrics:
         count: float,
         storage_resolution: int,
     ) -> None:
-        # The hot path, positional and inlined: a cached key for plain-dict dimensions,
-        # the wall clock, then the core under the reporter's lock.
+        # The hot path, positional: a cached key for plain-dict dimensions, the clock's
+        # wall time, then the reporter's record() (bound once, see the reporter setter).
         try:
             key = None
             # Only an exact int resolution may use the cache (True == 1); key() checks
@@ -295,15 +305,9 @@ class Metrics:
                     key = None
             if key is None:
                 key = self.key(name, unit, dimensions, storage_resolution)
-            reporter = self._reporter
-            if reporter is None:
-                reporter = self._require_reporter()
-            ts = self._clock() if timestamp is None else self._timestamp(timestamp)
-            # BaseReporter._record_value, inlined: this is the per-event hot path.
-            with reporter._lock:
-                full = reporter._core.record_value(key, value, ts, count)
-            if full:
-                reporter._wake()
+            self._record(
+                key, value, self._now() if timestamp is None else self._timestamp(timestamp), count
+            )
         except UsageError as exc:
             self._rejected(exc, name)
 
@@ -348,11 +352,11 @@ class Metrics:
                         statistic_values,
                         "needs SampleCount, Sum, Minimum and Maximum",
                     ) from None
-                reporter._record_statistics(key, *stats, ts)
+                reporter.record_statistics(key, *stats, ts)
             elif value is None:
                 raise InvalidMetricError("Value", value, "a value or StatisticValues is required")
             else:
-                reporter._record_statistic_value(key, value, ts)
+                reporter.record_statistic(key, value, ts)
         except UsageError as exc:
             self._rejected(exc, name)
 
@@ -373,11 +377,15 @@ class Metrics:
         """
         try:
             return Timer(
-                self, name, unit=unit, dimensions=dimensions, count_failures=count_failures
+                self.record_timing,
+                name,
+                unit=unit,
+                dimensions=dimensions,
+                count_failures=count_failures,
             )
         except UsageError as exc:
             self._rejected(exc, name)
-            return InertTimer(self, name)
+            return InertTimer(name)
 
     def monitored(
         self,
@@ -388,10 +396,12 @@ class Metrics:
     ) -> Timer:
         """Like :meth:`timer`, and each run opens a ``with_monitored_dimension`` scope."""
         try:
-            return Timer(self, name, unit=unit, dimensions=dimensions, monitored=True)
+            return Timer(
+                self.record_timing, name, unit=unit, dimensions=dimensions, monitored=True
+            )
         except UsageError as exc:
             self._rejected(exc, name)
-            return InertTimer(self, name)
+            return InertTimer(name)
 
     def with_monitored_dimension(self, name: str, value: str) -> Metrics:
         """Add a dimension to the current monitored call (:meth:`monitored` or the
@@ -409,38 +419,42 @@ class Metrics:
             self._rejected(exc, name)
         return self
 
-    def _record_timing(
-        self, timer: Timer, duration: float, extra: dict[str, str] | None, failed: bool
+    def record_timing(
+        self, timer: Timer, duration: float, extra: Mapping[str, str] | None, failed: bool
     ) -> None:
-        # Called when a timed block ends: never raise into the user's code from here
-        # (any bad input was rejected when the timer or the monitored dimension was set).
+        """Record one timed run of ``timer`` (the timers' ``record`` callable): the
+        duration, and a failure count when it raised. Never raises into the timed code
+        (any bad input was rejected when the timer or the monitored dimension was set);
+        an error here is counted as an invalid call."""
         if timer.inert:
             return
         try:
-            cache_key = (self._namespace, tuple(extra.items()) if extra else ())
-            key = timer._keys.get(cache_key)
-            dims = timer.dimensions
+            cache_key = (timer.series, tuple(extra.items()) if extra else ())
+            key = self._timer_keys.get(cache_key)
+            dims: Mapping[str, str] = timer.dimensions
             if extra:
                 dims = {**dims, **extra}
             if key is None:
                 key = self.key(timer.name, timer.unit, dims)
-                if len(timer._keys) >= _KEY_CACHE_MAX:
-                    timer._keys.clear()
-                timer._keys[cache_key] = key
-            reporter = self._reporter
-            if reporter is None:
-                reporter = self._require_reporter()
-            now = self._clock()
-            reporter._record_value(key, duration if duration > 0 else 0.0, now, 1.0)
+                if len(self._timer_keys) >= _KEY_CACHE_MAX:
+                    self._timer_keys.clear()
+                self._timer_keys[cache_key] = key
+            now = self._now()
+            self._record(key, duration if duration > 0 else 0.0, now, 1.0)
             if failed and timer.count_failures:
                 fail_key = self.key(timer.failures_name, Unit.COUNT, dims)
-                reporter._record_statistics(fail_key, 1.0, 1.0, 1.0, 1.0, now)
+                self._require_reporter().record_statistic(fail_key, 1.0, now)
         except Exception as exc:  # noqa: BLE001 - must not break the timed call
             reporter = self._reporter
             if reporter is None:
                 log.warning("could not record timing %r: %s", timer.name, exc)
             else:
-                reporter._count_invalid(timer.name, exc)
+                reporter.count_invalid(timer.name, exc)
+
+
+def _no_reporter(*args: object) -> None:
+    """``Metrics`` records here until it has a reporter."""
+    raise CoreStateError("no reporter: pass one to Metrics(...) or call with_reporter()")
 
 
 #: (name, value) pairs already validated by set_monitored_dimension (bounded).

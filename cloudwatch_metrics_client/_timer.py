@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from cwmetrics_core import (
     CoreStateError,
@@ -22,12 +22,14 @@ from cwmetrics_core._limits import MAX_DIMENSIONS, MAX_NAME_LENGTH
 
 from ._scope import Scope, monitored_dimensions, new_scope
 
-if TYPE_CHECKING:
-    from ._metrics import Metrics
-
-__all__ = ["InertTimer", "Timer", "TimerRun", "UnitName", "TimerUnitName"]
+__all__ = ["InertTimer", "RecordTiming", "Timer", "TimerRun", "UnitName", "TimerUnitName"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: What a timer calls when a timed run ends: ``record(timer, duration, extra, failed)``,
+#: with the duration in the timer's unit, the run's monitored dimensions (or None) and
+#: whether it raised. ``Metrics.record_timing`` is one; it must never raise.
+RecordTiming = Callable[["Timer", float, "Mapping[str, str] | None", bool], None]
 
 UnitName = Literal[
     "Seconds",
@@ -122,7 +124,7 @@ class TimerRun:
         timer = self._timer
         self._duration = duration = elapsed * timer.scale
         self.failed = failed
-        timer.metrics._record_timing(timer, duration, self._scope, failed)
+        timer.record(timer, duration, self._scope, failed)
 
     def _end(self, failed: bool) -> None:
         if self._token is not None:
@@ -165,7 +167,8 @@ class Timer:
     ``<name>Failures`` Sum / ``<name>`` SampleCount.
 
     Args:
-        metrics: the [Metrics][cloudwatch_metrics_client.Metrics] to record into.
+        record: called with each run's duration (see `RecordTiming`), e.g.
+            ``Metrics.record_timing``; ``Metrics.timer()`` passes its own.
         name: metric name.
         unit: Seconds, Milliseconds (default) or Microseconds.
         dimensions: fixed dimensions.
@@ -181,7 +184,7 @@ class Timer:
 
     def __init__(
         self,
-        metrics: Metrics,
+        record: RecordTiming,
         name: str,
         *,
         unit: Unit | str = Unit.MILLISECONDS,
@@ -194,7 +197,8 @@ class Timer:
             raise InvalidMetricError(
                 "unit", unit, "a timer's unit must be Seconds, Milliseconds or Microseconds"
             )
-        self.metrics = metrics
+        #: Where each run's duration goes.
+        self.record = record
         self.name = name
         self.unit = parsed
         self.scale = _SCALE[parsed]
@@ -207,13 +211,14 @@ class Timer:
         self._active: ContextVar[list[TimerRun] | tuple[()]] = ContextVar(
             f"cwmetrics_timer_{id(self)}"
         )
-        #: (namespace, extra dimension items) -> MetricKey, filled by Metrics.
-        self._keys: dict[tuple[object, ...], MetricKey] = {}
         # Validate now, at the call site, not at the first exit (the namespace may not be
         # configured yet when a decorator runs at import time).
         MetricKey("Validation", name, self.dimensions, parsed)
         #: Where failures are counted: ``<name>Failures``, the name shortened to fit 255.
         self.failures_name = name[: MAX_NAME_LENGTH - len("Failures")] + "Failures"
+        #: Identifies the timer's series (name, unit, fixed dimensions) as one string:
+        #: what a ``record`` callable may cache its keys on.
+        self.series = repr((name, parsed.value, sorted(self.dimensions.items())))
 
     def __enter__(self) -> TimerRun:
         run = TimerRun(self)._begin()
@@ -254,6 +259,7 @@ class Timer:
         # scope object is created up front so that child tasks and threads started by the
         # call (which copy the context) add their dimensions to this same call.
         timer = self
+        record = self.record
         scale = self.scale
         room = self.room if self.monitored else None
         var = monitored_dimensions
@@ -281,7 +287,7 @@ class Timer:
                     if token is not None:
                         scope = var.get()
                         _reset(token)
-                    timer.metrics._record_timing(
+                    record(
                         timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed
                     )
 
@@ -309,9 +315,7 @@ class Timer:
                 if token is not None:
                     scope = var.get()
                     _reset(token)
-                timer.metrics._record_timing(
-                    timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed
-                )
+                record(timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed)
 
         return cast(F, wrapper)
 
@@ -411,6 +415,12 @@ class InertTimer(Timer):
 
     inert = True
 
-    def __init__(self, metrics: Metrics, name: object) -> None:
-        super().__init__(metrics, "InvalidTimer", count_failures=False)
+    def __init__(self, name: object) -> None:
+        super().__init__(_record_nothing, "InvalidTimer", count_failures=False)
         self.name = repr(name)[:255]
+
+
+def _record_nothing(
+    timer: Timer, duration: float, extra: Mapping[str, str] | None, failed: bool
+) -> None:
+    """An inert timer's ``record``."""

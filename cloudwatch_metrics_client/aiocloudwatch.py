@@ -21,29 +21,27 @@ import contextlib
 import os
 import signal
 import threading
-import time
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, cast
 
-from cwmetrics_core import CoreConfig, CoreStateError, send_flow
-from cwmetrics_transports import AsyncTransport, sink_for
+from cwmetrics_core import CoreConfig, InvalidConfigError
+from cwmetrics_transports import AsyncTransport
 
-from ._facade import FacadeBase, UnitArg
-from ._metrics import DimensionsArg, TimestampArg
-from ._reporter import BaseReporter, log, transport_bug
+from ._clock import Clock
+from ._facade import FacadeBase
+from ._reporter import BaseReporter, ReporterState, log
 from ._resolve import async_transport, default_async_transport, default_async_transport_async
 
 __all__ = ["CloudWatchAsyncMetricReporter", "CloudWatchAsyncMetrics"]
 
-_MAX_IDLE_WAIT = 60.0
 #: Packing work per slice between two yields to the loop (MetricsCore.prepare's budget).
 _PACK_SLICE = 50
 
 
-class CloudWatchAsyncMetricReporter(BaseReporter):
+class CloudWatchAsyncMetricReporter(BaseReporter[AsyncTransport]):
     """Buffers metrics and reports them from an asyncio task.
 
     Takes the same arguments as
@@ -75,10 +73,12 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         shutdown_timeout: float = 5.0,
         max_concurrency: int = 1,
         handle_sigterm: bool = True,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             report_interval,
+            transport=transport,
+            client=client,
             config=config,
             max_buffered_datums=max_buffered_datums,
             quantization=quantization,
@@ -88,65 +88,27 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             clock=clock,
         )
         if type(max_concurrency) is not int or max_concurrency < 1:
-            from cwmetrics_core import InvalidConfigError
-
             raise InvalidConfigError("max_concurrency", max_concurrency, "must be an int >= 1")
         self.max_concurrency = max_concurrency
-        self._transport: AsyncTransport | None = None
-        self._owns_transport = False
-        if transport is not None and client is not None:
-            raise TypeError("give transport= or client=, not both")
-        if transport is not None or client is not None:
-            self.use_client(transport if transport is not None else client)
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._wakeup: asyncio.Event | None = None
         # Set (and replaced) by the task after each request, so flush() can wait.
         self._progress: asyncio.Event | None = None
-        self._running = False
-        self._stopping = False
-        self._stopped = False
-        self._stop_result = False
-        self._stop_deadline = 0.0
 
-    # ------------------------------------------------------------ transport
-    def use_client(self, client: Any) -> None:
-        """Send through ``client`` from now on (sync clients run in a worker thread).
+    def _adapt_client(self, client: Any) -> AsyncTransport:
+        return async_transport(client)
 
-        Raises:
-            TypeError: an unknown object.
-        """
-        transport = async_transport(client)
-        self._transport = transport
-        self._owns_transport = False
-        with self._lock:
-            self._core.set_sink(sink_for(transport, self._config.limits))
-
-    @property
-    def transport(self) -> AsyncTransport:
-        """The transport in use (the default one is built on first use).
-
-        Raises:
-            TransportError: the default transport cannot be built.
-        """
-        if self._transport is None:
-            transport = default_async_transport()
-            self._transport = transport
-            self._owns_transport = True
-            with self._lock:
-                self._core.set_sink(sink_for(transport, self._config.limits))
-        return self._transport
+    def _default_transport(self) -> AsyncTransport:
+        return default_async_transport()
 
     async def _resolve_transport(self) -> AsyncTransport:
         """The transport; the default one is built here (aiobotocore needs ``await``)."""
-        if self._transport is None:
-            transport = await default_async_transport_async()
-            self._transport = transport
-            self._owns_transport = True
-            with self._lock:
-                self._core.set_sink(sink_for(transport, self._config.limits))
-        return self._transport
+        transport = self._transport
+        if transport is None:
+            transport = self._bind_transport(await default_async_transport_async(), owned=True)
+        return transport
 
     # ------------------------------------------------------------ lifecycle
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
@@ -168,11 +130,10 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             TransportError: the default transport cannot be built.
             CoreStateError: the reporter was stopped.
         """
-        if self._stopping or self._stopped:
-            raise CoreStateError("this reporter was stopped; create a new one")
+        self._check_runnable()
         await self._resolve_transport()  # configuration errors surface here
+        self._state = ReporterState.RUNNING
         loop = self._bind_loop()
-        self._running = True
         self._ensure_task()
         self._wake()  # a task started by flush() now keeps the schedule too
         if self.handle_sigterm:
@@ -201,19 +162,13 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         assert self._wakeup is not None
         wakeup = self._wakeup
         try:
-            while not self._stopping:
-                with self._lock:
-                    deadline = self._core.next_deadline()
-                    pending = self._core.pending_datums
-                now = self._clock()
-                if deadline is not None and deadline > now and not (self._running or pending):
-                    deadline = None  # started by flush() only: no periodic reports
-                timeout = _MAX_IDLE_WAIT if deadline is None else deadline - now
-                woken = timeout <= 0 or await _wait(wakeup, min(timeout, _MAX_IDLE_WAIT))
+            while self._looping:
+                timeout, deadline = self._plan_wait()
+                woken = timeout <= 0 or await _wait(wakeup, timeout)
                 wakeup.clear()
-                if self._stopping:
+                if not self._looping:
                     break
-                if not woken and (deadline is None or deadline > self._clock()):
+                if not self._due(woken, deadline):
                     continue  # an idle wake-up: nothing is due
                 try:
                     await self._send_cycle()
@@ -224,8 +179,7 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                 finally:
                     self._notify()
             try:
-                with self._lock:
-                    self._core.close(self._clock())
+                self._close_core()
                 await self._drain(self._stop_deadline)
                 self._settle_after_stop()
             except Exception as exc:  # noqa: BLE001
@@ -233,15 +187,10 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             finally:
                 self._notify()
         except asyncio.CancelledError:
-            if not self._stopping:
-                stats = self.stats
-                if stats.buffered or stats.in_flight:
-                    message = (
-                        f"metrics reporter task cancelled with {stats.buffered:g} sample(s) "
-                        "unsent: await reporter.stop() before the event loop closes"
-                    )
-                    log.warning(message)
-                    warnings.warn(message, ResourceWarning, stacklevel=1)
+            message = self._unsent_warning()
+            if message is not None:
+                log.warning(message)
+                warnings.warn(message, ResourceWarning, stacklevel=1)
             raise
 
     def _notify(self) -> None:
@@ -251,35 +200,33 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             progress.set()
 
     async def _send_cycle(self, deadline: float | None = None) -> None:
-        """One pass of send_flow; up to ``max_concurrency`` flows run at once.
+        """One pass of send_flow per ``max_concurrency``, core calls under the lock,
+        transport I/O outside it.
 
         No request is started after ``deadline`` (monotonic) or, once stopping, after
         stop()'s deadline: the flow is closed, which re-queues the batch it handed out,
         unsent.
         """
         transport = self.transport
-        if self.max_concurrency == 1:
-            await self._one_flow(transport, deadline)
+        if self.max_concurrency > 1:
+            flows = (self._send_flow(transport, deadline) for _ in range(self.max_concurrency))
+            await asyncio.gather(*flows)
         else:
-            await asyncio.gather(
-                *(self._one_flow(transport, deadline) for _ in range(self.max_concurrency))
-            )
+            await self._send_flow(transport, deadline)
 
     async def _pack_ahead(self) -> None:
         """Pack the next request a slice at a time, letting other tasks run in between
         (packing 1000 datums in one piece blocks the loop for milliseconds)."""
         while True:
             with self._lock:
-                more = self._core.prepare(self._clock(), _PACK_SLICE)
+                more = self._core.prepare(self._clock.time(), _PACK_SLICE)
             if not more:
                 return
             await asyncio.sleep(0)
 
-    async def _one_flow(self, transport: AsyncTransport, deadline: float | None) -> None:
+    async def _send_flow(self, transport: AsyncTransport, deadline: float | None) -> None:
         await self._pack_ahead()
-        with self._lock:
-            flow = send_flow(self._core, self._clock())
-            batch = next(flow, None)
+        flow, batch = self._open_flow()
         try:
             while batch is not None and not self._past(deadline):
                 # While this batch is in hand and unsent, prepare the one after it (a
@@ -288,51 +235,29 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
                 try:
                     outcome = await transport.asend(batch.request)
                 except Exception as exc:  # noqa: BLE001 - a transport bug is data too
-                    self._report_background_error(exc)
-                    outcome = transport_bug(exc)
-                with self._lock:
-                    try:
-                        batch = flow.send((outcome, self._clock()))
-                    except StopIteration:
-                        batch = None
-                    action = None if outcome.ok else self._core.last_failure
-                if action is not None:
-                    self._report_failure(action)
-                self._notify()
+                    outcome = self._transport_raised(exc)
+                batch = self._sent(flow, outcome)
                 if batch is not None:
                     # Packing the next request is CPU work: let other tasks run between
                     # requests even when the transport answered without suspending.
                     await asyncio.sleep(0)
         finally:
-            with self._lock:
-                flow.close()  # a cancelled send is re-queued, not lost
-
-    def _past(self, deadline: float | None) -> bool:
-        now = time.monotonic()
-        return (deadline is not None and now >= deadline) or (
-            self._stopping and now >= self._stop_deadline
-        )
+            self._close_flow(flow)  # a cancelled send is re-queued, not lost
 
     async def _drain(self, deadline: float) -> bool:
         """Send until nothing sealed is left or ``deadline`` (monotonic) passes."""
-        while True:
-            if time.monotonic() >= deadline:
-                return self._idle()
+        while not self._past(deadline):
             await self._send_cycle(deadline)
-            if self._idle():
-                return True
-            with self._lock:
-                next_due = self._core.next_deadline()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            wait = 0.01 if next_due is None else max(0.01, next_due - self._clock())
-            await asyncio.sleep(min(wait, remaining))
+            pause = self._drain_pause(deadline)
+            if pause <= 0:
+                break
+            await asyncio.sleep(pause)
+        return self._idle()
 
     async def _wait_idle(self, deadline: float) -> bool:
         """Wait (at most until ``deadline``) for the task to send everything sealed."""
         while not self._idle():
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock.monotonic()
             if remaining <= 0:
                 return False
             progress = self._progress  # read with no await since the check: no lost wake
@@ -341,24 +266,22 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         return True
 
     async def flush(self, timeout: float | None = 30.0) -> bool:
-        """Send everything recorded so far; return when it is acknowledged, given up on,
-        or ``timeout`` seconds (None = no limit) have passed, whichever comes first.
+        """Have the reporter's task send everything recorded so far, and wait for the
+        answers at most ``timeout`` seconds (None: no limit).
 
-        The reporter's task sends (it is started if :meth:`run` was not called; it then
-        sends only on demand). Backoff pauses are respected. A request still being sent
-        when the timeout expires is not cancelled: it stays in flight and is
-        acknowledged (or retried) when the endpoint answers, never lost or sent twice.
+        Without :meth:`run`, the task is started and sends only on demand. Backoff
+        pauses are respected. The timeout ends the wait, never the send: a request under
+        way then is not cancelled; it stays in flight and is acknowledged (or retried)
+        when the endpoint answers, never lost or sent twice.
 
         Returns:
-            True when everything recorded before the call was sent (or dropped as
-            rejected); False on timeout (the rest stays buffered or in flight).
+            False on timeout (the rest stays buffered or in flight); True once all of it
+            was sent (or dropped as rejected).
         """
         await self._resolve_transport()
         self._bind_loop()
-        with self._lock:
-            self._core.flush(self._clock())
-        deadline = time.monotonic() + (1e9 if timeout is None else timeout)
-        if self._stopped:
+        deadline = self._begin_flush(timeout)
+        if self._state is ReporterState.STOPPED:
             return self._idle()
         if self._ensure_task():
             self._wake()
@@ -371,22 +294,17 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
     async def stop(self, timeout: float | None = None) -> bool:
         """Drain what is buffered, stop the task, close our transport. Idempotent.
 
-        Returns within ``timeout`` (default ``shutdown_timeout``) even if the endpoint
-        is down or slow; what could not be delivered is dropped, counted in
-        ``stats.core.dropped_shutdown`` and logged. A request still being sent then is
-        not cancelled: it stays in flight (``stats.in_flight``) until the endpoint
-        answers, as long as the event loop runs.
+        Bounded by ``timeout`` (default ``shutdown_timeout``) however slow or down the
+        endpoint is; what could not be delivered in time is dropped, counted in
+        ``stats.core.dropped_shutdown`` and logged. The send under way then is not
+        cancelled: it stays in flight (``stats.in_flight``) while the event loop runs.
 
         Returns:
-            True when everything was delivered.
+            Whether everything was delivered.
         """
-        if self._stopped:
+        if self._state is ReporterState.STOPPED:
             return self._stop_result
-        budget = self.shutdown_timeout if timeout is None else timeout
-        deadline = self._stop_deadline = time.monotonic() + budget
-        self._stopping = True
-        with self._lock:
-            self._core.close(self._clock())
+        deadline = self._begin_stop(timeout)
         task: asyncio.Task[None] | None = None
         try:
             await self._resolve_transport()
@@ -401,29 +319,17 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
             # Shielded: the deadline ends the wait, not the send in hand (cancelling it
             # would re-queue a request the endpoint may already have applied).
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.shield(task), max(0.0, deadline - time.monotonic())
-                )
-        self._stopped = True
-        with self._lock:
-            delivered = self._core.pending_datums == 0 and not self._core.in_flight_batches
-            lost = self._core.discard_pending(self._clock())
-            in_flight = self._core.in_flight_batches
-        if lost or in_flight:
-            log.warning(
-                "metrics reporter stopped with %g sample(s) undelivered (%d batch(es) still "
-                "in flight)",
-                lost,
-                in_flight,
-            )
-        self._check_overflow()
-        if self._owns_transport and self._transport is not None and not in_flight:
+                remaining = max(0.0, deadline - self._clock.monotonic())
+                await asyncio.wait_for(asyncio.shield(task), remaining)
+        result = self._settle_stop()
+        if result is None:
+            return False  # not settled: a later stop() finishes
+        if result.close_transport and self._transport is not None:
             try:
                 await self._transport.aclose()
             except Exception as exc:  # noqa: BLE001
                 self._report_background_error(exc)
-        self._stop_result = delivered and not lost
-        return self._stop_result
+        return result.delivered
 
     aclose = stop
 
@@ -438,16 +344,6 @@ class CloudWatchAsyncMetricReporter(BaseReporter):
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-    @property
-    def running(self) -> bool:
-        """True between ``run()`` and ``stop()`` (periodic reporting is on)."""
-        return self._running and not (self._stopping or self._stopped)
-
-    def __repr__(self) -> str:
-        state = "stopped" if self._stopped else "running" if self._running else "idle"
-        interval = "on demand" if self.report_interval is None else f"{self.report_interval:g}s"
-        return f"<CloudWatchAsyncMetricReporter {state} interval={interval}>"
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> bool:
@@ -504,7 +400,11 @@ def _on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
 async def _stop_then_die(loop: asyncio.AbstractEventLoop) -> None:
     """Stop the loop's reporters (bounded by ``shutdown_timeout``), then die of SIGTERM
     as the default action would have (the parent sees the signal, not an exit code)."""
-    reporters = [r for r in list(_sigterm_reporters) if r._loop is loop and not r._stopped]
+    reporters = [
+        r
+        for r in list(_sigterm_reporters)
+        if r._loop is loop and r.state is not ReporterState.STOPPED
+    ]
     budget = max((r.shutdown_timeout for r in reporters), default=0.0)
     try:
         await asyncio.wait_for(
@@ -547,7 +447,7 @@ _EXHAUSTED = cast(Generator[Any, None, None], iter(()))
 DONE = _Done()
 
 
-class CloudWatchAsyncMetrics(FacadeBase):
+class CloudWatchAsyncMetrics(FacadeBase[Awaitable[None]]):
     """The seed's class-level asyncio API, a thin facade over one
     [Metrics][cloudwatch_metrics_client.Metrics].
 
@@ -555,67 +455,5 @@ class CloudWatchAsyncMetrics(FacadeBase):
     I/O: awaiting them costs about as much as a plain call.
     """
 
-    @classmethod
-    def _new_reporter(cls) -> BaseReporter:
-        return CloudWatchAsyncMetricReporter()
-
-    @classmethod
-    def _use_client(cls, reporter: BaseReporter, client: Any) -> None:
-        if not isinstance(reporter, CloudWatchAsyncMetricReporter):
-            raise TypeError("CloudWatchAsyncMetrics needs a CloudWatchAsyncMetricReporter")
-        reporter.use_client(client)
-
-    @classmethod
-    def put_metric(
-        cls,
-        MetricName: str,
-        Value: float,
-        Unit: UnitArg | None = None,
-        Dimensions: DimensionsArg = None,
-        Timestamp: TimestampArg = None,
-        StorageResolution: int = 60,
-        Count: float = 1.0,
-    ) -> Awaitable[None]:
-        """Record a value; every distinct value is kept with its count (percentiles).
-
-        Recorded when called; the returned awaitable is already complete (``await`` it as
-        the seed does, or not: nothing is lost without it, and nothing waits for I/O).
-
-        Raises:
-            InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
-        """
-        (cls._live or cls._ready())._put_value(
-            MetricName, Value, Unit, Dimensions, Timestamp, Count, StorageResolution
-        )
-        return DONE
-
-    @classmethod
-    def put_statistic(
-        cls,
-        MetricName: str,
-        Value: float | None = None,
-        Unit: UnitArg | None = None,
-        Dimensions: DimensionsArg = None,
-        Timestamp: TimestampArg = None,
-        StorageResolution: int = 60,
-        StatisticValues: Mapping[str, float] | None = None,
-    ) -> Awaitable[None]:
-        """Aggregate into Sum/SampleCount/Minimum/Maximum (no percentiles).
-
-        Recorded when called; the returned awaitable is already complete.
-
-        Raises:
-            InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
-        """
-        cls._ready().put_statistic(
-            MetricName,
-            Value,
-            unit=Unit,
-            dimensions=Dimensions,
-            timestamp=Timestamp,
-            statistic_values=StatisticValues,
-            storage_resolution=StorageResolution,
-        )
-        return DONE
-
-    put_statistics = put_statistic
+    _reporter_type = CloudWatchAsyncMetricReporter
+    _done = DONE

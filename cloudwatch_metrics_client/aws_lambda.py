@@ -131,7 +131,7 @@ def metrics_handler(
                 dimensions={"FunctionName": name} if name else None,
             )
 
-    def reporter_of() -> BaseReporter:
+    def reporter_of() -> BaseReporter[Any]:
         reporter = metrics.reporter
         if reporter is None:
             raise TypeError("metrics_handler: the Metrics object has no reporter")
@@ -149,7 +149,7 @@ def metrics_handler(
 
 def _wrap_sync(
     handler: Callable[..., Any],
-    reporter_of: Callable[[], BaseReporter],
+    reporter_of: Callable[[], BaseReporter[Any]],
     record_cold_start: Callable[[Any], None],
     margin: float,
 ) -> Callable[..., Any]:
@@ -185,11 +185,11 @@ def _wrap_sync(
 
 def _wrap_async(
     handler: Callable[..., Awaitable[Any]],
-    reporter_of: Callable[[], BaseReporter],
+    reporter_of: Callable[[], BaseReporter[Any]],
     record_cold_start: Callable[[Any], None],
     margin: float,
 ) -> Callable[..., Awaitable[Any]]:
-    async def flush(reporter: BaseReporter, timeout: float) -> bool:
+    async def flush(reporter: BaseReporter[Any], timeout: float) -> bool:
         if isinstance(reporter, CloudWatchAsyncMetricReporter):
             return await reporter.flush(timeout=timeout)
         if isinstance(reporter, CloudWatchSyncMetricReporter):

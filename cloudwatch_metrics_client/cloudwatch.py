@@ -23,24 +23,21 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
 from types import FrameType, TracebackType
 from typing import Any
 
-from cwmetrics_core import CoreConfig, CoreStateError, send_flow
-from cwmetrics_transports import Transport, sink_for
+from cwmetrics_core import CoreConfig
+from cwmetrics_transports import Transport
 
-from ._facade import FacadeBase, UnitArg
-from ._metrics import DimensionsArg, TimestampArg
-from ._reporter import BaseReporter, log, transport_bug
+from ._clock import Clock
+from ._facade import FacadeBase
+from ._reporter import BaseReporter, ReporterState, log
 from ._resolve import default_sync_transport, sync_transport
 
 __all__ = ["CloudWatchSyncMetricReporter", "CloudWatchSyncMetrics"]
 
-_MAX_IDLE_WAIT = 60.0
 
-
-class CloudWatchSyncMetricReporter(BaseReporter):
+class CloudWatchSyncMetricReporter(BaseReporter[Transport]):
     """Buffers metrics and reports them from a daemon thread (``cwmetrics-flush``).
 
     ====================  ==============================================================
@@ -57,6 +54,8 @@ class CloudWatchSyncMetricReporter(BaseReporter):
     ``flush_on_exit``     flush at interpreter exit (``atexit``), bounded by the timeout
     ``handle_sigterm``    on ``run()`` in the main thread, if SIGTERM has no handler
                           (``SIG_DFL``): install one that drains, then dies of SIGTERM
+    ``clock``             a :class:`~cloudwatch_metrics_client.Clock` (wall time for
+                          timestamps, monotonic for deadlines); inject a fake in tests
     ``config``            a full :class:`~cwmetrics_core.CoreConfig` (overrides the above)
     ====================  ==============================================================
 
@@ -82,10 +81,12 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         shutdown_timeout: float = 5.0,
         flush_on_exit: bool = True,
         handle_sigterm: bool = True,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             report_interval,
+            transport=transport,
+            client=client,
             config=config,
             max_buffered_datums=max_buffered_datums,
             quantization=quantization,
@@ -94,13 +95,7 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             handle_sigterm=handle_sigterm,
             clock=clock,
         )
-        self._transport: Transport | None = None
-        self._owns_transport = False
-        if transport is not None and client is not None:
-            raise TypeError("give transport= or client=, not both")
-        if transport is not None or client is not None:
-            self.use_client(transport if transport is not None else client)
-        elif flush_on_exit:
+        if self._transport is None and flush_on_exit:
             # The exit flush may have to build the default transport, and imports fail
             # once the interpreter is shutting down: import its package now.
             _preload_default_transport()
@@ -108,44 +103,16 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         # Notified by the thread after each request, so flush() can wait with a timeout.
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._running = False
-        self._stopping = False
-        self._stopped = False
-        self._stop_result = False
-        self._stop_deadline = 0.0
         _install_process_hooks()
         _fork_reporters.add(self)
         if flush_on_exit:
             _exit_reporters.add(self)
 
-    # ------------------------------------------------------------ transport
-    def use_client(self, client: Any) -> None:
-        """Send through ``client`` (a boto3 client or a sync transport) from now on.
+    def _adapt_client(self, client: Any) -> Transport:
+        return sync_transport(client)
 
-        Raises:
-            TypeError: an async-only client or an unknown object.
-        """
-        transport = sync_transport(client)
-        self._transport = transport
-        self._owns_transport = False
-        with self._lock:
-            self._core.set_sink(sink_for(transport, self._config.limits))
-
-    @property
-    def transport(self) -> Transport:
-        """The transport in use (the default one is built on first use).
-
-        Raises:
-            TransportError: the default transport cannot be built (no region, missing
-                package).
-        """
-        if self._transport is None:
-            transport = default_sync_transport()
-            self._transport = transport
-            self._owns_transport = True
-            with self._lock:
-                self._core.set_sink(sink_for(transport, self._config.limits))
-        return self._transport
+    def _default_transport(self) -> Transport:
+        return default_sync_transport()
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -158,12 +125,11 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             TransportError: the default transport cannot be built.
             CoreStateError: the reporter was closed.
         """
-        if self._stopped or self._stopping:
-            raise CoreStateError("this reporter was closed; create a new one")
+        self._check_runnable()
         self.transport  # noqa: B018 - resolve now so configuration errors surface here
-        self._running = True
+        self._state = ReporterState.RUNNING
         self._ensure_thread()
-        self._wakeup.set()  # a thread started by flush() now keeps the schedule too
+        self._wake()  # a thread started by flush() now keeps the schedule too
         if self.handle_sigterm:
             _install_sigterm_handler(self)
 
@@ -185,19 +151,13 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         self._wakeup.set()
 
     def _loop(self) -> None:
-        while not self._stopping:
-            with self._lock:
-                deadline = self._core.next_deadline()
-                pending = self._core.pending_datums
-            now = self._clock()
-            if deadline is not None and deadline > now and not (self._running or pending):
-                deadline = None  # started by flush() only: no periodic reports
-            timeout = _MAX_IDLE_WAIT if deadline is None else deadline - now
-            woken = timeout <= 0 or self._wakeup.wait(min(timeout, _MAX_IDLE_WAIT))
+        while self._looping:
+            timeout, deadline = self._plan_wait()
+            woken = timeout <= 0 or self._wakeup.wait(timeout)
             self._wakeup.clear()
-            if self._stopping:
+            if not self._looping:
                 break
-            if not woken and (deadline is None or deadline > self._clock()):
+            if not self._due(woken, deadline):
                 continue  # an idle wake-up: nothing is due
             try:
                 self._send_cycle()
@@ -208,8 +168,7 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             finally:
                 self._notify()
         try:
-            with self._lock:  # stop() may not have been able to (see stop())
-                self._core.close(self._clock())
+            self._close_core()
             self._drain(self._stop_deadline)
             self._settle_after_stop()
         except Exception as exc:  # noqa: BLE001
@@ -234,56 +193,32 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         unsent.
         """
         transport = self.transport
-        with self._lock:
-            flow = send_flow(self._core, self._clock())
-            batch = next(flow, None)
+        flow, batch = self._open_flow()
         try:
             while batch is not None and not self._past(deadline):
                 try:
                     outcome = transport.send(batch.request)
                 except Exception as exc:  # noqa: BLE001 - a transport bug is data too
-                    self._report_background_error(exc)
-                    outcome = transport_bug(exc)
-                with self._lock:
-                    try:
-                        batch = flow.send((outcome, self._clock()))
-                    except StopIteration:
-                        batch = None
-                    action = None if outcome.ok else self._core.last_failure
-                if action is not None:
-                    self._report_failure(action)
-                self._notify()
+                    outcome = self._transport_raised(exc)
+                batch = self._sent(flow, outcome)
         finally:
-            with self._lock:
-                flow.close()
-
-    def _past(self, deadline: float | None) -> bool:
-        now = time.monotonic()
-        return (deadline is not None and now >= deadline) or (
-            self._stopping and now >= self._stop_deadline
-        )
+            self._close_flow(flow)
 
     def _drain(self, deadline: float) -> bool:
         """Send until nothing sealed is left or ``deadline`` (monotonic) passes."""
-        while True:
-            if time.monotonic() >= deadline:
-                return self._idle()
+        while not self._past(deadline):
             self._send_cycle(deadline)
-            if self._idle():
-                return True
-            with self._lock:
-                next_due = self._core.next_deadline()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            wait = 0.01 if next_due is None else max(0.01, next_due - self._clock())
-            time.sleep(min(wait, remaining))
+            pause = self._drain_pause(deadline)
+            if pause <= 0:
+                break
+            time.sleep(pause)
+        return self._idle()
 
     def _wait_idle(self, deadline: float) -> bool:
         """Wait (at most until ``deadline``) for the thread to send everything sealed."""
         with self._progress:
             while not self._idle():
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self._clock.monotonic()
                 if remaining <= 0:
                     return False
                 # Bounded waits: a thread that died at interpreter exit notifies nobody.
@@ -308,13 +243,11 @@ class CloudWatchSyncMetricReporter(BaseReporter):
             TransportError: the default transport cannot be built.
         """
         self.transport  # noqa: B018 - surface configuration errors to the caller
-        with self._lock:
-            self._core.flush(self._clock())
-        deadline = time.monotonic() + (1e9 if timeout is None else timeout)
-        if self._stopped:
+        deadline = self._begin_flush(timeout)
+        if self._state is ReporterState.STOPPED:
             return self._idle()
         if self._ensure_thread():
-            self._wakeup.set()
+            self._wake()
             delivered = self._wait_idle(deadline)
         else:  # no thread possible (interpreter shutdown): send from here
             delivered = self._drain(deadline)
@@ -332,19 +265,10 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         Returns:
             True when everything was delivered.
         """
-        if self._stopped:
+        if self._state is ReporterState.STOPPED:
             return self._stop_result
-        budget = self.shutdown_timeout if timeout is None else timeout
-        deadline = self._stop_deadline = time.monotonic() + budget
-        self._stopping = True
-        self._wakeup.set()
-        # Every lock on this path is taken with a deadline: stop() may run in a signal
-        # handler that interrupted this very thread while it was recording (lock held).
-        if self._acquire(deadline):
-            try:
-                self._core.close(self._clock())
-            finally:
-                self._lock.release()
+        deadline = self._begin_stop(timeout)
+        self._wake()
         try:
             self.transport  # noqa: B018
         except Exception as exc:  # noqa: BLE001 - cannot send at all
@@ -355,40 +279,20 @@ class CloudWatchSyncMetricReporter(BaseReporter):
                     self._drain(deadline)
                 except Exception as exc:  # noqa: BLE001
                     self._report_background_error(exc)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(max(0.0, deadline - time.monotonic()))
-        if not self._acquire(time.monotonic() + 0.2):
-            # Not marked stopped: a later stop() (e.g. the exit hook) finishes the job.
-            log.warning("metrics reporter stop(): the reporter lock is held (stop() called "
-                        "from a signal handler during recording?); not waiting for it")
-            return False
-        self._stopped = True
-        try:
-            delivered = self._core.pending_datums == 0 and not self._core.in_flight_batches
-            lost = self._core.discard_pending(self._clock())
-            in_flight = self._core.in_flight_batches
-        finally:
-            self._lock.release()
-        if lost or in_flight:
-            log.warning(
-                "metrics reporter stopped with %g sample(s) undelivered (%d batch(es) still "
-                "in flight)",
-                lost,
-                in_flight,
-            )
-        self._check_overflow()
-        if self._owns_transport and self._transport is not None and not in_flight:
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - self._clock.monotonic()))
+        result = self._settle_stop()
+        if result is None:
+            return False  # not settled: a later stop() (e.g. the exit hook) finishes
+        if result.close_transport and self._transport is not None:
             try:
                 self._transport.close()
             except Exception as exc:  # noqa: BLE001
                 self._report_background_error(exc)
-        self._stop_result = delivered and not lost
         _exit_reporters.discard(self)
         _fork_reporters.discard(self)
-        return self._stop_result
-
-    def _acquire(self, deadline: float) -> bool:
-        return self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        return result.delivered
 
     close = stop
 
@@ -406,21 +310,16 @@ class CloudWatchSyncMetricReporter(BaseReporter):
         self.stop()
 
     def _after_fork_in_child(self) -> None:
-        self._reset_after_fork()
+        self._fresh_state()
         self._wakeup = threading.Event()
         self._progress = threading.Condition()
         self._thread = None
         if self._owns_transport:
             self._transport = None  # connections are not fork-safe: build a new one
         elif self._transport is not None:
-            self._core.set_sink(sink_for(self._transport, self._config.limits))
-        if self._running and not self._stopping:
+            self._bind_transport(self._transport, owned=False)
+        if self._state is ReporterState.RUNNING:
             self._ensure_thread()
-
-    def __repr__(self) -> str:
-        state = "stopped" if self._stopped else "running" if self._running else "idle"
-        interval = "on demand" if self.report_interval is None else f"{self.report_interval:g}s"
-        return f"<CloudWatchSyncMetricReporter {state} interval={interval}>"
 
 
 # One atexit hook and one fork hook for the whole process, walking weak sets of the
@@ -465,7 +364,7 @@ def _preload_default_transport() -> None:
 
 def _close_all_at_exit() -> None:
     for reporter in list(_exit_reporters):
-        if reporter._stopped:
+        if reporter.state is ReporterState.STOPPED:
             continue
         try:
             reporter.stop()
@@ -475,7 +374,7 @@ def _close_all_at_exit() -> None:
 
 def _after_fork_all() -> None:
     for reporter in list(_fork_reporters):
-        if not reporter._stopped:
+        if reporter.state is not ReporterState.STOPPED:
             reporter._after_fork_in_child()
 
 
@@ -498,7 +397,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Drain every running reporter (bounded by ``shutdown_timeout``), then die of
     SIGTERM as the default action would have (the parent sees the signal, not an exit
     code; atexit hooks do not run, as before)."""
-    reporters = [r for r in list(_sigterm_reporters) if not r._stopped]
+    reporters = [r for r in list(_sigterm_reporters) if r.state is not ReporterState.STOPPED]
     deadline = time.monotonic() + max((r.shutdown_timeout for r in reporters), default=0.0)
     for reporter in reporters:
         try:
@@ -510,7 +409,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-class CloudWatchSyncMetrics(FacadeBase):
+class CloudWatchSyncMetrics(FacadeBase[None]):
     """The seed's class-level sync API, a thin facade over one
     [Metrics][cloudwatch_metrics_client.Metrics].
 
@@ -527,60 +426,5 @@ class CloudWatchSyncMetrics(FacadeBase):
                                              Dimensions={"Kind": "a"}, Value=3)
     """
 
-    @classmethod
-    def _new_reporter(cls) -> BaseReporter:
-        return CloudWatchSyncMetricReporter()
-
-    @classmethod
-    def _use_client(cls, reporter: BaseReporter, client: Any) -> None:
-        if not isinstance(reporter, CloudWatchSyncMetricReporter):
-            raise TypeError("CloudWatchSyncMetrics needs a CloudWatchSyncMetricReporter")
-        reporter.use_client(client)
-
-    @classmethod
-    def put_metric(
-        cls,
-        MetricName: str,
-        Value: float,
-        Unit: UnitArg | None = None,
-        Dimensions: DimensionsArg = None,
-        Timestamp: TimestampArg = None,
-        StorageResolution: int = 60,
-        Count: float = 1.0,
-    ) -> None:
-        """Record a value; every distinct value is kept with its count (percentiles).
-
-        Raises:
-            InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
-        """
-        (cls._live or cls._ready())._put_value(
-            MetricName, Value, Unit, Dimensions, Timestamp, Count, StorageResolution
-        )
-
-    @classmethod
-    def put_statistic(
-        cls,
-        MetricName: str,
-        Value: float | None = None,
-        Unit: UnitArg | None = None,
-        Dimensions: DimensionsArg = None,
-        Timestamp: TimestampArg = None,
-        StorageResolution: int = 60,
-        StatisticValues: Mapping[str, float] | None = None,
-    ) -> None:
-        """Aggregate into Sum/SampleCount/Minimum/Maximum (no percentiles).
-
-        Raises:
-            InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
-        """
-        cls._ready().put_statistic(
-            MetricName,
-            Value,
-            unit=Unit,
-            dimensions=Dimensions,
-            timestamp=Timestamp,
-            statistic_values=StatisticValues,
-            storage_resolution=StorageResolution,
-        )
-
-    put_statistics = put_statistic
+    _reporter_type = CloudWatchSyncMetricReporter
+    _done = None

@@ -396,16 +396,27 @@ def test_iso8601_timestamps_and_the_age_bound_match_the_core() -> None:
 
 
 def test_stop_never_deadlocks_on_a_lock_held_by_its_own_thread() -> None:
-    """stop() from a signal handler that interrupted recording: the lock is held."""
+    """stop() from a signal handler that interrupted recording: the lock is held.
+
+    A float subclass runs its ``__float__`` while the reporter converts it, under the
+    reporter's lock: calling stop() there is what a SIGTERM handler interrupting that
+    record call does.
+    """
     reporter, _ = make()
-    Metrics("App", reporter).put_value("v", 1.0)
-    reporter._lock.acquire()  # what an interrupted record call looks like
-    try:
-        started = time.monotonic()
-        assert reporter.stop(timeout=0.3) is False
-        assert time.monotonic() - started < 2.0
-    finally:
-        reporter._lock.release()
+    metrics = Metrics("App", reporter)
+    metrics.put_value("v", 1.0)
+    results: list[tuple[bool, float]] = []
+
+    class Interrupting(float):
+        def __float__(self) -> float:
+            started = time.monotonic()
+            results.append((reporter.stop(timeout=0.3), time.monotonic() - started))
+            return 2.0
+
+    metrics.put_value("v", Interrupting(2.0))
+    ((stopped, took),) = results
+    assert stopped is False and took < 2.0
+    assert reporter.stop(timeout=1.0) is True  # settled once the lock is free again
 
 
 def test_hooks_are_process_wide_not_per_reporter() -> None:

@@ -5,6 +5,7 @@ acknowledged once the answer arrives (never lost, never sent twice)."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -226,3 +227,49 @@ def test_a_send_in_flight_at_stop_that_then_fails_is_counted_as_a_shutdown_loss(
     assert stats.core.dropped_shutdown == 40 and stats.sent == 0 and stats.buffered == 0
     time.sleep(0.3)
     assert held.requests == 1, "a request was sent after stop()"
+
+
+class _HoldRetryLog(logging.Handler):
+    """Holds the reporter's "retrying after backoff" warning until ``go`` is set: the
+    failed send has been reported to the core, and the reporter is paused right after."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = threading.Event()
+        self.go = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retrying after backoff" in record.getMessage():
+            self.seen.set()
+            self.go.wait(10.0)
+
+
+@pytest.mark.time_limit(40)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_late_failure_after_stop_is_never_seen_buffered(
+    make_harness: Callable[[str, str], Harness], held: HeldEndpoint, mode: str
+) -> None:
+    """The request in flight when stop() returned fails later: its samples go from in
+    flight to ``dropped_shutdown`` in one step; no reader ever sees them buffered (or
+    re-queued for a retry that will never come)."""
+    if held.style != "slow":
+        pytest.skip("one endpoint style is enough")
+    held.answer = FAILURE
+    hold = _HoldRetryLog()
+    logger = logging.getLogger("cloudwatch_metrics_client")
+    logger.addHandler(hold)
+    try:
+        harness = make_harness(mode, "httpx").start()
+        record(harness, 40)
+        assert harness.flush(0.2) is False
+        wait_until(held.received.is_set)
+        assert harness.stop(0.5) is False
+        held.release.set()
+        assert hold.seen.wait(10.0)
+        stats = harness.stats  # read while the reporter is held right after the failure
+        hold.go.set()
+        assert stats.in_flight == 0 and stats.buffered == 0
+        assert stats.core.dropped_shutdown == 40
+    finally:
+        hold.go.set()
+        logger.removeHandler(hold)
