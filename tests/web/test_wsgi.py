@@ -179,9 +179,11 @@ def test_a_body_that_fails_half_way_is_an_error(
         yield b"partial"
         raise RuntimeError("lost the database half-way")
 
-    with serve_wsgi(MetricsMiddleware(app, Metrics(NS, reporter))) as url:
-        with contextlib.suppress(httpx.HTTPError):  # a truncated response, as sent
-            httpx.get(url + "/report")
+    with (
+        serve_wsgi(MetricsMiddleware(app, Metrics(NS, reporter))) as url,
+        contextlib.suppress(httpx.HTTPError),  # a truncated response, as sent
+    ):
+        httpx.get(url + "/report")
     assert reporter.stop() is True
     assert latency_series(local_cloudwatch, "RequestErrors") == {dims("(unmatched)"): 1}
     assert latency_series(local_cloudwatch) == {dims("(unmatched)"): 1}
