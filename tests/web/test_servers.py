@@ -102,7 +102,7 @@ def _serve_and_count(
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # seconds on a loaded machine, spawning workers
         while True:
             assert proc.poll() is None, (tmp_path / "server.log").read_text()
             try:
@@ -122,7 +122,7 @@ def _serve_and_count(
 
             pids = set(pool.map(get, range(n)))
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=40) is not None
+        assert proc.wait(timeout=90) is not None
 
     finally:
         if proc.poll() is None:
