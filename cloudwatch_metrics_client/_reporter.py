@@ -175,6 +175,8 @@ class BaseReporter(Generic[TransportT]):
         self._rlog = _RateLimitedLog(self._clock)
         self._overflow_seen = 0.0
         self._folded_seen = 0.0
+        self._expired_seen = 0.0
+        self._unsendable_seen = 0.0
 
     # ------------------------------------------------------------ configuration
     @property
@@ -527,6 +529,7 @@ class BaseReporter(Generic[TransportT]):
         Called from the background loop and flush/stop, never from the recording path.
         """
         self._check_cardinality()
+        self._check_pack_drops()
         with self._lock:
             dropped = self._core.stats.dropped_overflow
             new = dropped - self._overflow_seen
@@ -542,6 +545,40 @@ class BaseReporter(Generic[TransportT]):
             new,
             dropped,
         )
+
+    def _check_pack_drops(self) -> None:
+        """Warn (rate-limited) about samples the core dropped while packing since the last
+        check: data that aged past ``max_timestamp_age`` while it waited (an outage), and
+        datums the sink can never carry (``dropped_invalid`` beyond what the endpoint
+        rejected, which is logged with its answer)."""
+        with self._lock:
+            stats = self._core.stats
+            expired = stats.dropped_expired
+            new_expired = expired - self._expired_seen
+            self._expired_seen = expired
+            unsendable = stats.dropped_invalid
+            new_unsendable = unsendable - self._unsendable_seen
+            self._unsendable_seen = unsendable
+        if new_expired > 0:
+            self._rlog(
+                "expired",
+                logging.WARNING,
+                "dropped %g sample(s) older than max_timestamp_age=%gs before they could be "
+                "sent (%g in all, stats.core.dropped_expired); is the endpoint reachable?",
+                new_expired,
+                self._config.max_timestamp_age,
+                expired,
+            )
+        if new_unsendable > 0:
+            self._rlog(
+                "unsendable",
+                logging.WARNING,
+                "dropped %g sample(s) as invalid for the endpoint (%g in all, "
+                "stats.core.dropped_invalid): rejected by it, or impossible to encode for "
+                "it (for EMF: a metric named like one of its dimensions or '_aws')",
+                new_unsendable,
+                unsendable,
+            )
 
     def _check_cardinality(self) -> None:
         """Warn (rate-limited) when the cardinality guard folded samples since the last

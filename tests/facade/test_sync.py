@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -442,3 +443,33 @@ def test_awaiting_is_optional_for_async_put_metric() -> None:
     CloudWatchAsyncMetrics.with_namespace("App").with_reporter(reporter)
     CloudWatchAsyncMetrics.put_metric(MetricName="forgot-await", Value=1)  # no await
     assert reporter.stats.recorded == 1
+
+
+def test_samples_dropped_while_packing_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Drops that happen when a request is packed (not at the call, not an answer from the
+    endpoint) are counted and logged too: a metric EMF cannot carry, data that aged past
+    ``max_timestamp_age`` while the endpoint failed."""
+    import io
+
+    from cwmetrics_core import SendOutcome
+    from cwmetrics_transports import EmfTransport
+
+    caplog.set_level(logging.WARNING, logger="cloudwatch_metrics_client")
+    emf = CloudWatchSyncMetricReporter(report_interval=None, transport=EmfTransport(io.StringIO()))
+    metrics = Metrics("App", emf)
+    metrics.put_value("Op", 1, dimensions={"Op": "get"})  # EMF: a member named twice
+    metrics.put_value("Ok", 1, dimensions={"Op": "get"})
+    assert emf.stop(5)
+    assert emf.stats.core.dropped_invalid == 1
+    assert any("dropped 1 sample(s) as invalid" in r.getMessage() for r in caplog.records)
+
+    failing = DryRunTransport()
+    failing.script([SendOutcome(ok=False, http_status=503, error_code="ServiceUnavailable")] * 50)
+    reporter = CloudWatchSyncMetricReporter(
+        report_interval=None, transport=failing, config=CoreConfig(max_timestamp_age=1.0)
+    )
+    Metrics("App", reporter).put_value("Late", 1)
+    reporter.flush(timeout=3.0)  # fails, backs off; the datum ages past 1 s meanwhile
+    assert reporter.stats.core.dropped_expired == 1
+    assert any("older than max_timestamp_age=1s" in r.getMessage() for r in caplog.records)
+    reporter.stop(1)
