@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from cloudwatch_metrics_client import CloudWatchAsyncMetricReporter, Metrics
 from cloudwatch_metrics_client.asgi import MetricsMiddleware
@@ -41,6 +42,7 @@ def fastapi_app(metrics: Metrics) -> Any:
     return app
 
 
+@pytest.mark.slow_e2e  # a real uvicorn server; importing FastAPI alone takes ~1 s
 def test_fastapi_routes_and_lifespan_start_and_drain_the_reporter(
     local_cloudwatch: LocalCloudWatch,
 ) -> None:
