@@ -9,9 +9,10 @@ own log) and prints one combined result; run one by hand with, for example,
 * ``tests-3.X``: every other supported Python in its own venv under ``.nox/``, with the
   ``test`` extra minus the docs toolchain and ruff (those give the same answer on every
   version): ``mypy --strict --python-version 3.X`` (but for the version the full session's
-  mypy already checks, pyproject's ``python_version``) and pytest minus the docs build and the
-  load tests (tests/reliability/test_load.py: minutes of CPU and gigabytes each) and the
-  ``slow_e2e`` tests (real multi-process servers: seconds each, and the same answer on
+  mypy already checks, pyproject's ``python_version``) and pytest minus the docs tests, the
+  benchmarks' smoke runs, the typing test (``FULL_SESSION_ONLY``: the same answer on every
+  version), the load tests (tests/reliability/test_load.py: minutes of CPU and gigabytes
+  each) and the ``slow_e2e`` tests (real multi-process servers: seconds each, and the same answer on
   every version as long as the library's own tests pass there).
 * ``packaging``: tests/test_packaging.py (sdist and wheel built, checked and installed into
   fresh venvs, with no extra and with each extra alone).
@@ -47,6 +48,11 @@ PACKAGING_TESTS = "tests/test_packaging.py"
 # CPU and grow the pytest process past 3 GB (13.8 GB seen in one run): two at once can
 # exhaust a 24 GB machine. They run in the full session only.
 LOAD_TESTS = "tests/reliability/test_load.py"
+# Checks whose answer does not depend on the Python running pytest, run by the full session
+# only to keep the matrix inside its 15-minute budget: the docs' examples and site build
+# (about 30 s per session), the benchmarks' smoke runs, and the typing test (mypy run as a
+# subprocess; every version's session runs mypy for its own version anyway).
+FULL_SESSION_ONLY = ("tests/test_docs.py", "tests/test_benchmarks_smoke.py", "tests/test_typing.py")
 # Left out of the other versions' venvs: the docs toolchain (mkdocs*), the linter, and the
 # tools that drive the matrix and the packaging session (run from .venv only).
 _NOT_ON_OTHER_VERSIONS = re.compile(r"^(mkdocs[\w-]*|ruff|nox|build|twine|uv)\b", re.IGNORECASE)
@@ -131,12 +137,13 @@ def _version_session(version: str) -> None:
             )  # fmt: skip
         session.run(
             "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", _junit(f"tests-{version}"),
-            "--deselect", DOCS_BUILD_TEST, "--ignore", PACKAGING_TESTS, "--ignore", LOAD_TESTS,
+            "--ignore", PACKAGING_TESTS, "--ignore", LOAD_TESTS,
+            *(arg for path in FULL_SESSION_ONLY for arg in ("--ignore", path)),
             "-m", "not slow_e2e", *session.posargs,
         )  # fmt: skip
 
     tests.__doc__ = (
-        f"mypy --strict and pytest (minus docs build, load and slow_e2e tests) on Python {version}."
+        f"mypy --strict and pytest (minus docs, load and slow_e2e tests) on Python {version}."
     )
     nox.session(name=f"tests-{version}", python=find_python(version) or version)(tests)
 

@@ -471,5 +471,9 @@ def test_samples_dropped_while_packing_are_logged(caplog: pytest.LogCaptureFixtu
     Metrics("App", reporter).put_value("Late", 1)
     reporter.flush(timeout=3.0)  # fails, backs off; the datum ages past 1 s meanwhile
     assert reporter.stats.core.dropped_expired == 1
-    assert any("older than max_timestamp_age=1s" in r.getMessage() for r in caplog.records)
+    # The reporter's thread may log it a moment after flush() returned: wait (bounded).
+    deadline = time.monotonic() + 5.0
+    while not any("older than max_timestamp_age=1s" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the expiry was never logged"
+        time.sleep(0.01)
     reporter.stop(1)
