@@ -8,7 +8,7 @@
 #               each extra alone), tests/test_packaging.py
 #   tests-3.X   mypy --strict and pytest (minus the docs build) on every other supported
 #               Python found (3.10, 3.12, 3.13); one not installed is reported SKIPPED
-# Sessions run in parallel (CWMETRICS_TEST_JOBS, default: the CPU count), each into its own
+# Sessions run in parallel (CWMETRICS_TEST_JOBS, default: CPU count + 1), each into its own
 # log under build/test-matrix/, printed in turn at the end, then a summary and a combined
 # `matrix: N passed, N failed, N skipped` line. Any failure, or a session that ran no
 # test, fails the run. Arguments are passed to every pytest run (and skip packaging).
