@@ -169,6 +169,9 @@ class BaseReporter(Generic[TransportT]):
         """The lock, the core and the counters: new ones (construction, after fork)."""
         self._lock = threading.Lock()
         self._core = MetricsCore(self._config, now=self._clock.time())
+        # The recording path's one method, bound once (see record()).
+        self._add_value = self._core.value_recorder
+        self._add_statistic = self._core.statistic_recorder
         self._invalid_dropped = 0
         self._background_errors = 0
         self._invalid_seen: set[object] = set()
@@ -259,7 +262,7 @@ class BaseReporter(Generic[TransportT]):
         # `with`, not acquire()/try: a KeyboardInterrupt between acquire() and `try` would
         # leave the lock held for good.
         with self._lock:
-            full = self._core.record_value(key, value, timestamp, count)
+            full = self._add_value(key, value, timestamp, count)
         if full:
             self._wake()
 
@@ -292,7 +295,7 @@ class BaseReporter(Generic[TransportT]):
             InvalidMetricError / MetricTypeError: a bad value or timestamp.
         """
         with self._lock:
-            full = self._core.record_statistic_value(key, value, timestamp)
+            full = self._add_statistic(key, value, timestamp)
         if full:
             self._wake()
 

@@ -30,8 +30,11 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import TypeVar
 
+from ._errors import CoreStateError
+from ._events import check_key, check_timestamp
 from ._limits import MAX_VALUE, MIN_NONZERO_VALUE
 from ._model import Entry, MetricKey
+from ._numbers import as_number, bad_value, check_count, check_value
 
 __all__ = ["AggregationStore", "Generation", "entries", "quantizer"]
 
@@ -120,8 +123,8 @@ class AggregationStore:
     """
 
     __slots__ = (
-        "admit", "dropped_overflow", "gen", "live", "max_datums", "max_values", "periods",
-        "quantize", "recorded", "room", "values",
+        "admit", "closed", "dropped_overflow", "gen", "live", "max_datums", "max_values",
+        "periods", "quantize", "recorded", "room", "values",
     )
 
     def __init__(
@@ -138,6 +141,8 @@ class AggregationStore:
         #: Cardinality hook, asked only when a series is missing from the generation:
         #: ``admit(key, period, count)`` returns the key to record under (see _cardinality).
         self.admit: Callable[[MetricKey, float, float], MetricKey] | None = None
+        #: Why recording is refused (the owner closed), or None while recording is open.
+        self.closed: str | None = None
         self._start()
         #: Datums the current generation holds (a value series counts once per 150 values).
         self.live = 0
@@ -147,12 +152,44 @@ class AggregationStore:
         self.dropped_overflow = 0.0
 
     # ------------------------------------------------------------------ recording
-    def add_value(self, key: MetricKey, value: float, timestamp: float, count: float) -> bool:
-        """Fold in ``count`` observations of ``value`` (validated by the caller).
+    def add_value(
+        self, key: MetricKey, value: float, timestamp: float, count: float = 1.0
+    ) -> bool:
+        """Validate ``count`` observations of ``value`` at ``timestamp`` and fold them in.
+
+        The recording path's one method: the core's ``record_value`` and every driver
+        end here, in one frame (validation included: a call is the hot path's largest
+        fixed cost). The key was validated when it was built. Nothing changes when it
+        raises.
 
         Returns:
             True when the generation holds a full request's worth of datums.
+
+        Raises:
+            CoreStateError: the owner closed the store (``closed`` says why).
+            MetricTypeError: a wrong type (``key`` not a MetricKey, ``value`` not a number).
+            InvalidMetricError: NaN/inf/out-of-range value, count <= 0, bad timestamp.
         """
+        if self.closed is not None:
+            raise CoreStateError(self.closed)
+        # Literal bounds are folded to constants by the compiler (the hot path); they are
+        # MAX_VALUE, MIN_NONZERO_VALUE and MAX_EPOCH_SECONDS from _limits, which
+        # test_limits_table_matches_the_hot_path checks. Other number types take the exact
+        # check (same verdicts: 10**400 is too large, not inf).
+        if value.__class__ is not float:
+            value = check_value(value)
+        elif not -(2.0**360) <= value <= 2.0**360 or (
+            -(2.0**-360) < value < 2.0**-360 and value
+        ):
+            bad_value("Value", value)
+        if count.__class__ is not float or count != 1.0:
+            count = check_count(count)
+        if timestamp.__class__ is not float:
+            timestamp = as_number("Timestamp", timestamp)
+        if not 0.0 < timestamp < 1e11:
+            check_timestamp(timestamp)
+        if key.__class__ is not MetricKey:
+            check_key(key)
         if self.quantize is not None:
             value = self.quantize(value)
         period = timestamp - timestamp % key.storage_resolution
@@ -214,6 +251,29 @@ class AggregationStore:
         vals[value] = count
         self.live += 1
         return self.live >= self.max_datums
+
+    def add_statistic(self, key: MetricKey, value: float, timestamp: float) -> bool:
+        """Validate one observation and merge it into the series' statistic set (the fast
+        path of ``add_statistics(key, 1, value, value, value, timestamp)``).
+
+        Raises:
+            CoreStateError / MetricTypeError / InvalidMetricError: as :meth:`add_value`.
+        """
+        if self.closed is not None:
+            raise CoreStateError(self.closed)
+        if value.__class__ is not float:
+            value = check_value(value)
+        elif not -(2.0**360) <= value <= 2.0**360 or (
+            -(2.0**-360) < value < 2.0**-360 and value
+        ):
+            bad_value("Value", value)
+        if timestamp.__class__ is not float:
+            timestamp = as_number("Timestamp", timestamp)
+        if not 0.0 < timestamp < 1e11:
+            check_timestamp(timestamp)
+        if key.__class__ is not MetricKey:
+            check_key(key)
+        return self.add_statistics(key, 1.0, value, value, value, timestamp)
 
     def add_statistics(
         self, key: MetricKey, n: float, total: float, low: float, high: float, timestamp: float

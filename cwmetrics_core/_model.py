@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import math
+from _weakref import _remove_dead_weakref  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
+from weakref import KeyedRef
 
 from ._errors import InvalidMetricError, MetricTypeError
 from ._limits import (
@@ -177,6 +179,51 @@ def _normalise_dimensions(dimensions: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(seen.items()))
 
 
+#: The live keys by value: ``(namespace, name, dimensions, unit wire name, resolution)``
+#: -> a weak reference to the one key with that value (see ``MetricKey.__new__``).
+_KEYS: dict[tuple[str, str, tuple[tuple[str, str], ...], str, int], Any] = {}
+
+
+def _forget(ref: Any, _remove: Any = _remove_dead_weakref, _keys: Any = _KEYS) -> None:
+    # Called when a key dies: remove its entry unless a new key already took the slot.
+    # (Bound as defaults: still reachable while the interpreter tears modules down.)
+    _remove(_keys, ref.key)
+
+
+def _intern(
+    cls: type[MetricKey],
+    identity: tuple[str, str, tuple[tuple[str, str], ...], str, int],
+    unit: Unit,
+) -> MetricKey:
+    """The live key equal to ``identity``, or a new one registered as it.
+
+    Lock-free and safe under threads: ``dict.setdefault`` is atomic for these plain
+    tuple keys, and a dead entry is removed only while it is still dead
+    (``_remove_dead_weakref``), so two live keys with one value never coexist.
+    """
+    while True:
+        ref = _KEYS.get(identity)
+        if ref is not None:
+            key = ref()
+            if key is not None:
+                return key  # type: ignore[no-any-return]
+            _remove_dead_weakref(_KEYS, identity)
+            continue
+        key = object.__new__(cls)
+        setter = object.__setattr__
+        setter(key, "namespace", identity[0])
+        setter(key, "name", identity[1])
+        setter(key, "dimensions", identity[2])
+        setter(key, "unit", unit)
+        setter(key, "storage_resolution", identity[4])
+        setter(key, "_wf", None)  # wire fragments, filled in by the first encoder
+        setter(key, "_emf", None)
+        ref = KeyedRef(key, _forget, identity)
+        if _KEYS.setdefault(identity, ref) is ref:
+            return key
+        # Another thread registered this value first: use its key (loop re-reads it).
+
+
 class MetricKey:
     """Identity of one CloudWatch time series, validated once on construction.
 
@@ -200,7 +247,7 @@ class MetricKey:
     """
 
     __slots__ = (
-        "_emf", "_hash", "_head", "_tail", "_wf", "dimensions", "name", "namespace",
+        "__weakref__", "_emf", "_head", "_tail", "_wf", "dimensions", "name", "namespace",
         "storage_resolution", "unit",
     )
 
@@ -209,7 +256,6 @@ class MetricKey:
     dimensions: tuple[tuple[str, str], ...]
     unit: Unit
     storage_resolution: int
-    _hash: int
     # The key's wire text in the encoding last asked for (``_wf``), as plain strings: a
     # cache that adds no object for the garbage collector to track (see ``_wire.py``).
     _wf: WireFormat | None
@@ -218,28 +264,25 @@ class MetricKey:
     # The EMF sink's parts of this key (``_emf.py``), None until it first packs the key.
     _emf: Any
 
-    def __init__(
-        self,
+    # Keys are interned: while a key is alive, building an equal one returns that same
+    # object. Equality by value is then identity, so hashing and comparing a key is the
+    # interpreter's own pointer hash, with no Python-level __hash__/__eq__ call on the
+    # recording path (each dict lookup keyed by a key would otherwise run one).
+    def __new__(
+        cls,
         namespace: str,
         name: str,
         dimensions: DimensionsLike = (),
         unit: Unit | str = Unit.NONE,
         storage_resolution: int = 60,
-    ) -> None:
+    ) -> MetricKey:
         ns = check_namespace(namespace)
         metric_name = _check_text("MetricName", name, MAX_NAME_LENGTH, ascii_only=False)
         dims = _normalise_dimensions(dimensions)
         parsed_unit = parse_unit(unit)
         storage_resolution = check_storage_resolution(storage_resolution)
-        setter = object.__setattr__
-        setter(self, "namespace", ns)
-        setter(self, "name", metric_name)
-        setter(self, "dimensions", dims)
-        setter(self, "unit", parsed_unit)
-        setter(self, "storage_resolution", storage_resolution)
-        setter(self, "_hash", hash((ns, metric_name, dims, parsed_unit, storage_resolution)))
-        setter(self, "_wf", None)  # wire fragments, filled in by the first encoder
-        setter(self, "_emf", None)
+        identity = (ns, metric_name, dims, parsed_unit.value, storage_resolution)
+        return _intern(cls, identity, parsed_unit)
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"MetricKey is immutable; cannot set {name!r}")
@@ -247,22 +290,11 @@ class MetricKey:
     def __delattr__(self, name: str) -> NoReturn:
         raise AttributeError(f"MetricKey is immutable; cannot delete {name!r}")
 
-    def __hash__(self) -> int:
-        return self._hash
+    def __copy__(self) -> MetricKey:
+        return self
 
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if not isinstance(other, MetricKey):
-            return NotImplemented
-        return (
-            self._hash == other._hash
-            and self.namespace == other.namespace
-            and self.name == other.name
-            and self.dimensions == other.dimensions
-            and self.unit is other.unit
-            and self.storage_resolution == other.storage_resolution
-        )
+    def __deepcopy__(self, memo: object) -> MetricKey:
+        return self
 
     def __repr__(self) -> str:
         return (

@@ -244,13 +244,14 @@ def test_error_message_truncates_huge_values() -> None:
 
 
 def test_limits_table_matches_the_hot_path() -> None:
-    """record_value inlines the bounds as literals for speed; they must equal the table."""
+    """The recording path (the store's add_value, behind record_value) inlines the bounds
+    as literals for speed; they must equal the table."""
     import inspect
 
-    from cwmetrics_core import MetricsCore
+    from cwmetrics_core._aggregate import AggregationStore
     from cwmetrics_core._limits import MAX_EPOCH_SECONDS, MAX_VALUE, MIN_NONZERO_VALUE
 
-    source = inspect.getsource(MetricsCore.record_value)
+    source = inspect.getsource(AggregationStore.add_value)
     assert MAX_VALUE == 2.0**360 and "2.0**360" in source
     assert MIN_NONZERO_VALUE == 2.0**-360 and "2.0**-360" in source
     assert MAX_EPOCH_SECONDS == 1e11 and "< 1e11" in source
