@@ -252,17 +252,23 @@ class BaseReporter(Generic[TransportT]):
     def record(self, key: MetricKey, value: float, timestamp: float, count: float = 1.0) -> None:
         """Record ``count`` observations of ``value`` at ``timestamp`` (epoch seconds).
 
-        The one recording method for values: ``Metrics`` binds it once. Takes the lock
-        for the core's record only, and wakes the loop when a full request is ready.
+        The one recording method for values: ``Metrics`` binds it once. It takes no lock:
+        the core's lock-free recorder validates and queues the observation, and every
+        256 observations the queue is folded into the buffer under the lock (waking the
+        loop when a full request is ready).
 
         Raises:
             CoreStateError: the reporter was stopped.
             InvalidMetricError / MetricTypeError: a bad value, count or timestamp.
         """
+        if self._add_value(key, value, timestamp, count):
+            self._fold()
+
+    def _fold(self) -> None:
         # `with`, not acquire()/try: a KeyboardInterrupt between acquire() and `try` would
         # leave the lock held for good.
         with self._lock:
-            full = self._add_value(key, value, timestamp, count)
+            full = self._core.fold()
         if full:
             self._wake()
 
@@ -294,10 +300,8 @@ class BaseReporter(Generic[TransportT]):
             CoreStateError: the reporter was stopped.
             InvalidMetricError / MetricTypeError: a bad value or timestamp.
         """
-        with self._lock:
-            full = self._add_statistic(key, value, timestamp)
-        if full:
-            self._wake()
+        if self._add_statistic(key, value, timestamp):
+            self._fold()
 
     def count_invalid(self, name: object, exc: Exception) -> None:
         """``errors="log"``: count a rejected call (``stats.invalid_dropped``); log it

@@ -26,6 +26,7 @@ most ``max_values`` items, or a ``(sample_count, sum, minimum, maximum)`` tuple.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import TypeVar
@@ -124,7 +125,7 @@ class AggregationStore:
 
     __slots__ = (
         "admit", "closed", "dropped_overflow", "gen", "live", "max_datums", "max_values",
-        "periods", "quantize", "recorded", "room", "values",
+        "pending", "periods", "quantize", "recorded", "room", "values",
     )
 
     def __init__(
@@ -143,6 +144,10 @@ class AggregationStore:
         self.admit: Callable[[MetricKey, float, float], MetricKey] | None = None
         #: Why recording is refused (the owner closed), or None while recording is open.
         self.closed: str | None = None
+        #: Validated observations waiting for :meth:`fold`: ``(key, value, timestamp,
+        #: count)``, count None for a statistic-set observation. Bounded in practice by
+        #: the owner folding when ``enqueue_*`` says so (``FOLD_AT`` = 256).
+        self.pending: deque[tuple[MetricKey, float, float, float | None]] = deque()
         self._start()
         #: Datums the current generation holds (a value series counts once per 150 values).
         self.live = 0
@@ -152,26 +157,27 @@ class AggregationStore:
         self.dropped_overflow = 0.0
 
     # ------------------------------------------------------------------ recording
-    def add_value(
+    def enqueue_value(
         self, key: MetricKey, value: float, timestamp: float, count: float = 1.0
     ) -> bool:
-        """Validate ``count`` observations of ``value`` at ``timestamp`` and fold them in.
+        """Validate ``count`` observations of ``value`` at ``timestamp`` and queue them for
+        the next :meth:`fold`: the recording path's one method.
 
-        The recording path's one method: the core's ``record_value`` and every driver
-        end here, in one frame (validation included: a call is the hot path's largest
-        fixed cost). The key was validated when it was built. Nothing changes when it
-        raises.
+        Lock-free: it only appends to a ``deque`` (atomic), so any number of threads may
+        call it at once, and concurrently with the owner's locked calls. Errors are raised
+        here, at the call; the key was validated when it was built. Nothing is queued when
+        it raises.
 
         Returns:
-            True when the generation holds a full request's worth of datums.
+            True when ``FOLD_AT`` observations wait: the owner should :meth:`fold` (under
+            its lock) soon. Queued observations are folded by every read of the store's
+            counters and by :meth:`seal`, so none is ever left out of a flush or the stats.
 
         Raises:
             CoreStateError: the owner closed the store (``closed`` says why).
             MetricTypeError: a wrong type (``key`` not a MetricKey, ``value`` not a number).
             InvalidMetricError: NaN/inf/out-of-range value, count <= 0, bad timestamp.
         """
-        if self.closed is not None:
-            raise CoreStateError(self.closed)
         # Literal bounds are folded to constants by the compiler (the hot path); they are
         # MAX_VALUE, MIN_NONZERO_VALUE and MAX_EPOCH_SECONDS from _limits, which
         # test_limits_table_matches_the_hot_path checks. Other number types take the exact
@@ -190,42 +196,117 @@ class AggregationStore:
             check_timestamp(timestamp)
         if key.__class__ is not MetricKey:
             check_key(key)
-        if self.quantize is not None:
-            value = self.quantize(value)
-        period = timestamp - timestamp % key.storage_resolution
-        vals = self.values.get(key)
-        if vals is None and self.admit is not None:
-            key = self.admit(key, period, count)
-            vals = self.values.get(key)
-        if vals is not None and self.periods[key] != period:
-            vals = self._swap_period(key, period)
-        if vals is not None:
-            seen = vals.get(value)
-            if seen is not None:
-                total = seen + count
-                if total <= 2.0**360:  # MAX_VALUE, folded (see above)
-                    vals[value] = total
-                    self.recorded += count
-                    return False
-                return self._close_value(key, period, vals, value, count)
-            if len(vals) % self.max_values:
-                vals[value] = count
-                self.recorded += count
-                return False
-        # A new datum is needed: respect the memory bound before changing anything.
-        self.recorded += count
-        if self.live >= self.room:
-            self.dropped_overflow += count
+        # The closed check and the append run with no call between them: no other thread
+        # and no signal handler can run in between (both wait for a call or a backward
+        # jump), so nothing is queued after the owner closed. Validation above may run
+        # user code (``__float__``), hence the check comes last.
+        if self.closed is not None:
+            raise CoreStateError(self.closed)
+        pending = self.pending
+        pending.append((key, value, timestamp, count))
+        return len(pending) >= 256  # FOLD_AT
+
+    def enqueue_statistic(self, key: MetricKey, value: float, timestamp: float) -> bool:
+        """Validate one observation for the series' statistic set and queue it, as
+        :meth:`enqueue_value` (same errors, same result)."""
+        # Literal bounds are folded to constants by the compiler (the hot path); they are
+        # MAX_VALUE, MIN_NONZERO_VALUE and MAX_EPOCH_SECONDS from _limits, which
+        # test_limits_table_matches_the_hot_path checks. Other number types take the exact
+        # check (same verdicts: 10**400 is too large, not inf).
+        if value.__class__ is not float:
+            value = check_value(value)
+        elif not -(2.0**360) <= value <= 2.0**360 or (
+            -(2.0**-360) < value < 2.0**-360 and value
+        ):
+            bad_value("Value", value)
+        if timestamp.__class__ is not float:
+            timestamp = as_number("Timestamp", timestamp)
+        if not 0.0 < timestamp < 1e11:
+            check_timestamp(timestamp)
+        if key.__class__ is not MetricKey:
+            check_key(key)
+        if self.closed is not None:  # last, as in enqueue_value
+            raise CoreStateError(self.closed)
+        pending = self.pending
+        pending.append((key, value, timestamp, None))
+        return len(pending) >= 256  # FOLD_AT
+
+    def add_value(
+        self, key: MetricKey, value: float, timestamp: float, count: float = 1.0
+    ) -> bool:
+        """:meth:`enqueue_value` then :meth:`fold`: recorded at once (same errors).
+
+        Returns:
+            True when this call made the generation hold a full request's worth of datums.
+        """
+        self.enqueue_value(key, value, timestamp, count)
+        return self.fold()
+
+    def add_statistic(self, key: MetricKey, value: float, timestamp: float) -> bool:
+        """:meth:`enqueue_statistic` then :meth:`fold` (as :meth:`add_value`)."""
+        self.enqueue_statistic(key, value, timestamp)
+        return self.fold()
+
+    def fold(self) -> bool:
+        """Fold the queued observations into the generation (call under the owner's lock;
+        only one fold may run at a time). Observations queued meanwhile wait for the next.
+
+        Returns:
+            True when this fold made the generation hold a full request's worth of datums.
+        """
+        pending = self.pending
+        if not pending:
             return False
-        if vals is None:
-            gen = self.gen
-            if key in gen.periods:  # the series' current period becomes an older one
-                gen.older[(key, gen.periods[key])] = gen.values[key]
-            vals = gen.values[key] = {}
-            gen.periods[key] = period
-        vals[value] = count
-        self.live += 1
-        return self.live >= self.max_datums
+        pop = pending.popleft
+        quantize, admit, max_values = self.quantize, self.admit, self.max_values
+        values, periods = self.values, self.periods
+        full = False
+        recorded = 0.0
+        for _ in range(len(pending)):
+            key, value, timestamp, count = pop()
+            if count is None:  # a statistic-set observation (enqueue_statistic)
+                full |= self.add_statistics(key, 1.0, value, value, value, timestamp)
+                continue
+            if quantize is not None:
+                value = quantize(value)
+            period = timestamp - timestamp % key.storage_resolution
+            vals = values.get(key)
+            if vals is None and admit is not None:
+                key = admit(key, period, count)
+                vals = values.get(key)
+            if vals is not None and periods[key] != period:
+                vals = self._swap_period(key, period)
+            if vals is not None:
+                seen = vals.get(value)
+                if seen is not None:
+                    total = seen + count
+                    if total <= 2.0**360:  # MAX_VALUE, folded (see above)
+                        vals[value] = total
+                        recorded += count
+                        continue
+                    full |= self._close_value(key, period, vals, value, count)
+                    continue
+                if len(vals) % max_values:
+                    vals[value] = count
+                    recorded += count
+                    continue
+            # A new datum is needed: respect the memory bound before changing anything.
+            recorded += count
+            if self.live >= self.room:
+                self.dropped_overflow += count
+                continue
+            if vals is None:
+                gen = self.gen
+                if key in periods:  # the series' current period becomes an older one
+                    gen.older[(key, periods[key])] = values[key]
+                vals = values[key] = {}
+                periods[key] = period
+            vals[value] = count
+            self.live += 1
+            if self.live >= self.max_datums:
+                full = True
+        self.recorded += recorded
+        return full
 
     def _swap_period(self, key: MetricKey, period: float) -> dict[float, float] | None:
         """Make the series' accumulator for ``period`` its current one, if it has one
@@ -251,29 +332,6 @@ class AggregationStore:
         vals[value] = count
         self.live += 1
         return self.live >= self.max_datums
-
-    def add_statistic(self, key: MetricKey, value: float, timestamp: float) -> bool:
-        """Validate one observation and merge it into the series' statistic set (the fast
-        path of ``add_statistics(key, 1, value, value, value, timestamp)``).
-
-        Raises:
-            CoreStateError / MetricTypeError / InvalidMetricError: as :meth:`add_value`.
-        """
-        if self.closed is not None:
-            raise CoreStateError(self.closed)
-        if value.__class__ is not float:
-            value = check_value(value)
-        elif not -(2.0**360) <= value <= 2.0**360 or (
-            -(2.0**-360) < value < 2.0**-360 and value
-        ):
-            bad_value("Value", value)
-        if timestamp.__class__ is not float:
-            timestamp = as_number("Timestamp", timestamp)
-        if not 0.0 < timestamp < 1e11:
-            check_timestamp(timestamp)
-        if key.__class__ is not MetricKey:
-            check_key(key)
-        return self.add_statistics(key, 1.0, value, value, value, timestamp)
 
     def add_statistics(
         self, key: MetricKey, n: float, total: float, low: float, high: float, timestamp: float
@@ -333,6 +391,7 @@ class AggregationStore:
         Returns:
             None when nothing was recorded since the last seal.
         """
+        self.fold()
         if self.live == 0:
             return None
         gen, live = self.gen, self.live

@@ -188,6 +188,7 @@ class MetricsCore:
         it only ever grows, so a driver can compare it with the value it saw last (after
         each send cycle, say) and log a rate-limited warning when it has grown.
         """
+        self._store.fold()
         return self._store.dropped_overflow
 
     @property
@@ -199,6 +200,7 @@ class MetricsCore:
     def stats(self) -> CoreStats:
         """A consistent snapshot of the counters."""
         store, guard = self._store, self._guard
+        store.fold()
         stats = self._ledger.stats(store.recorded, store.dropped_overflow, store.live)
         return dataclasses.replace(
             stats, folded_samples=guard.folded_samples, custom_metrics=guard.custom_metrics
@@ -206,16 +208,31 @@ class MetricsCore:
 
     @property
     def value_recorder(self) -> Callable[[MetricKey, float, float, float], bool]:
-        """The callable behind :meth:`record_value` (same arguments, result and errors),
-        for a driver to bind once: the aggregation store's validated ``add_value``. It
-        refuses to record (``CoreStateError``) once the core is closed."""
-        return self._store.add_value
+        """A lock-free :meth:`record_value` for threaded drivers to bind once: it validates
+        (same arguments and errors, raised at the call) and queues the observation.
+
+        It may be called from any number of threads at once, without the lock that guards
+        every other call. It returns True when enough observations wait that the driver
+        should call :meth:`fold` (under its lock) soon; it never folds itself. Queued
+        observations are folded by every method that reads or seals the buffer
+        (``stats``, ``flush``, ``next_batch``, ``next_deadline``, ``close``...), so none is
+        ever missing from a flush or from the counters. It refuses (``CoreStateError``)
+        once the core is closing.
+        """
+        return self._store.enqueue_value
 
     @property
     def statistic_recorder(self) -> Callable[[MetricKey, float, float], bool]:
-        """The callable behind :meth:`record_statistic_value`, for a driver to bind once
-        (as :attr:`value_recorder`)."""
-        return self._store.add_statistic
+        """The lock-free :meth:`record_statistic_value`, as :attr:`value_recorder`."""
+        return self._store.enqueue_statistic
+
+    def fold(self) -> bool:
+        """Fold what the lock-free recorders queued into the buffer.
+
+        Returns:
+            True when a full request's worth of datums is now buffered: wake the driver.
+        """
+        return self._store.fold()
 
     @property
     def cardinality(self) -> CardinalityGuard:
@@ -341,6 +358,7 @@ class MetricsCore:
         """
         if self._state is CoreState.CLOSED:
             return None
+        self._store.fold()
         ledger = self._ledger
         if ledger.pending > 0:
             return max(ledger.paused_until, self._now)
@@ -430,6 +448,7 @@ class MetricsCore:
 
     def _seal_if_due(self, now: float) -> None:
         if self._state is _OPEN:
+            self._store.fold()
             if now >= self._next_flush:
                 self._seal()
                 self._next_flush += self._interval

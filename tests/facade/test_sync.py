@@ -396,14 +396,15 @@ def test_iso8601_timestamps_and_the_age_bound_match_the_core() -> None:
     assert reporter.stats.sent == 2 and reporter.stats.dropped == 0
 
 
-def test_stop_never_deadlocks_on_a_lock_held_by_its_own_thread() -> None:
-    """stop() from a signal handler that interrupted recording: the lock is held.
+def test_stop_never_deadlocks_when_it_interrupts_a_record_call() -> None:
+    """stop() from a signal handler that interrupted recording.
 
-    A float subclass runs its ``__float__`` while the reporter converts it, under the
-    reporter's lock: calling stop() there is what a SIGTERM handler interrupting that
-    record call does.
+    A float subclass runs its ``__float__`` while the value is validated: calling stop()
+    there is what a SIGTERM handler interrupting that record call does. Recording holds
+    no lock, so stop() completes at once; the interrupted call then finds the reporter
+    stopped and raises, recording nothing, and every earlier sample was delivered.
     """
-    reporter, _ = make()
+    reporter, transport = make()
     metrics = Metrics("App", reporter)
     metrics.put_value("v", 1.0)
     results: list[tuple[bool, float]] = []
@@ -411,13 +412,15 @@ def test_stop_never_deadlocks_on_a_lock_held_by_its_own_thread() -> None:
     class Interrupting(float):
         def __float__(self) -> float:
             started = time.monotonic()
-            results.append((reporter.stop(timeout=0.3), time.monotonic() - started))
+            results.append((reporter.stop(timeout=1.0), time.monotonic() - started))
             return 2.0
 
-    metrics.put_value("v", Interrupting(2.0))
+    with pytest.raises(CoreStateError):
+        metrics.put_value("v", Interrupting(2.0))
     ((stopped, took),) = results
-    assert stopped is False and took < 2.0
-    assert reporter.stop(timeout=1.0) is True  # settled once the lock is free again
+    assert stopped is True and took < 1.5
+    stats = reporter.stats
+    assert stats.recorded == stats.sent == 1 and stats.buffered == 0 and stats.dropped == 0
 
 
 def test_hooks_are_process_wide_not_per_reporter() -> None:
