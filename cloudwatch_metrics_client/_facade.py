@@ -501,8 +501,9 @@ class _LazyMetrics:
         self, timer: Timer, duration: float, extra: Mapping[str, str] | None, failed: bool
     ) -> None:
         """The timers' ``record`` callable: into the live instance, or the backlog."""
+        facade = self._facade
         try:
-            metrics = self._facade._ready()
+            metrics = facade._live or facade._ready()
         except Exception as exc:  # noqa: BLE001 - never break the timed call
             log.warning("could not record timing %r: %s", timer.name, exc)
             return

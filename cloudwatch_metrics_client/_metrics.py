@@ -151,8 +151,8 @@ class Metrics:
         self._namespace = check_namespace(namespace) if namespace is not None else None
         self._defaults = dict(normalise_dimensions(_as_pairs(dimensions)))
         self._keys: dict[Any, MetricKey] = {}
-        #: (Timer.series, extra dimension items) -> MetricKey.
-        self._timer_keys: dict[tuple[str, tuple[tuple[str, str], ...]], MetricKey] = {}
+        #: Timer.series (no added dimension), or (Timer.series, added items) -> MetricKey.
+        self._timer_keys: dict[str | tuple[str, tuple[tuple[str, str], ...]], MetricKey] = {}
         self._reporter: BaseReporter[Any] | None = None
         self._record: Callable[[MetricKey, float, float, float], None] = _no_reporter
         self._now: Callable[[], float] = time.time
@@ -429,7 +429,8 @@ class Metrics:
         if timer.inert:
             return
         try:
-            cache_key = (timer.series, tuple(extra.items()) if extra else ())
+            # The series string alone when no dimension was added (no tuple to build).
+            cache_key = (timer.series, tuple(extra.items())) if extra else timer.series
             key = self._timer_keys.get(cache_key)
             dims: Mapping[str, str] = timer.dimensions
             if extra:

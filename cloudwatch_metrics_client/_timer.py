@@ -286,7 +286,10 @@ class Timer:
                     scope = None
                     if token is not None:
                         scope = var.get()
-                        _reset(token)
+                        try:  # noqa: SIM105 - _reset() inlined: once per call, hot
+                            var.reset(token)
+                        except ValueError:  # left in another context than it was entered
+                            pass
                     record(
                         timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed
                     )
@@ -314,7 +317,10 @@ class Timer:
                 scope = None
                 if token is not None:
                     scope = var.get()
-                    _reset(token)
+                    try:  # noqa: SIM105 - _reset() inlined: once per call, hot
+                        var.reset(token)
+                    except ValueError:  # left in another context than it was entered
+                        pass
                 record(timer, elapsed * scale, scope if scope.__class__ is Scope else None, failed)
 
         return cast(F, wrapper)

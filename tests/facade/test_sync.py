@@ -404,7 +404,7 @@ def test_stop_never_deadlocks_when_it_interrupts_a_record_call() -> None:
     no lock, so stop() completes at once; the interrupted call then finds the reporter
     stopped and raises, recording nothing, and every earlier sample was delivered.
     """
-    reporter, transport = make()
+    reporter, _transport = make()
     metrics = Metrics("App", reporter)
     metrics.put_value("v", 1.0)
     results: list[tuple[bool, float]] = []
