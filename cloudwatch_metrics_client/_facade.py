@@ -134,9 +134,15 @@ class _Backlog:
         timestamp: TimestampArg,
         count: float,
         storage_resolution: int,
+        statistic: bool = False,
     ) -> None:
         ts = time.time() if timestamp is None else timestamp
-        self._keep(("value", name, value, unit, _copy(dimensions), ts, count, storage_resolution))
+        item: tuple[Any, ...]
+        if statistic:
+            item = ("statistic", name, value, unit, _copy(dimensions), ts, None, storage_resolution)
+        else:
+            item = ("value", name, value, unit, _copy(dimensions), ts, count, storage_resolution)
+        self._keep(item)
 
     def put_statistic(
         self,
@@ -250,6 +256,11 @@ class FacadeBase(Generic[R]):
         Raises:
             InvalidMetricError: bad input (unless the reporter has ``errors="log"``).
         """
+        if StatisticValues is None and Value is not None:  # one value: the fast path
+            (cls._live or cls._ready())._put_value(
+                MetricName, Value, Unit, Dimensions, Timestamp, 1.0, StorageResolution, True
+            )
+            return cls._done
         cls._ready().put_statistic(
             MetricName,
             Value,

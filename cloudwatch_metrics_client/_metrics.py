@@ -155,6 +155,7 @@ class Metrics:
         self._timer_keys: dict[str | tuple[str, tuple[tuple[str, str], ...]], MetricKey] = {}
         self._reporter: BaseReporter[Any] | None = None
         self._record: Callable[[MetricKey, float, float, float], None] = _no_reporter
+        self._record_statistic: Callable[[MetricKey, float, float], None] = _no_reporter
         self._now: Callable[[], float] = time.time
         if reporter is not None:
             self.reporter = reporter
@@ -181,6 +182,7 @@ class Metrics:
     def reporter(self, reporter: BaseReporter[Any]) -> None:
         # Bound once here: the hot path calls these without looking at the reporter.
         self._record = reporter.record
+        self._record_statistic = reporter.record_statistic
         self._now = reporter.clock.time
         self._reporter = reporter
 
@@ -289,9 +291,11 @@ class Metrics:
         timestamp: TimestampArg,
         count: float,
         storage_resolution: int,
+        statistic: bool = False,
     ) -> None:
-        # The hot path, positional: a cached key for plain-dict dimensions, the clock's
-        # wall time, then the reporter's record() (bound once, see the reporter setter).
+        # The hot path of put_value and of put_statistic with one value, positional: a
+        # cached key for plain-dict dimensions, the clock's wall time, then the reporter's
+        # record() or record_statistic() (bound once, see the reporter setter).
         try:
             key = None
             # Only an exact int resolution may use the cache (True == 1); key() checks
@@ -305,9 +309,11 @@ class Metrics:
                     key = None
             if key is None:
                 key = self.key(name, unit, dimensions, storage_resolution)
-            self._record(
-                key, value, self._now() if timestamp is None else self._timestamp(timestamp), count
-            )
+            ts = self._now() if timestamp is None else self._timestamp(timestamp)
+            if statistic:
+                self._record_statistic(key, value, ts)
+            else:
+                self._record(key, value, ts, count)
         except UsageError as exc:
             self._rejected(exc, name)
 
@@ -330,6 +336,9 @@ class Metrics:
         Raises:
             InvalidMetricError: as :meth:`put_value`, or a bad statistic set.
         """
+        if statistic_values is None and value is not None:  # the fast path
+            self._put_value(name, value, unit, dimensions, timestamp, 1.0, storage_resolution, True)
+            return
         try:
             key = self.key(name, unit, dimensions, storage_resolution)
             reporter = self._reporter or self._require_reporter()
