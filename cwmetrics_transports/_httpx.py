@@ -11,6 +11,7 @@ transport is built.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import os
@@ -168,6 +169,24 @@ def _resolve_verify(verify: bool | ssl.SSLContext, session: Any) -> bool | ssl.S
         ) from None
 
 
+#: What httpcore imports lazily, at its first request on an asyncio loop (1.0.x: anyio,
+#: through its backend module; anyio then imports its asyncio backend when first used).
+_ASYNC_BACKEND_MODULES = ("httpcore._backends.anyio", "anyio._backends._asyncio")
+
+
+def _import_async_backend() -> None:
+    """Import the modules httpcore imports at its first request on an asyncio loop.
+
+    Called from a worker thread: those imports take ~30 ms of CPU, a stall if they run
+    on the event loop. A module another httpcore/anyio version lacks is skipped.
+    """
+    import importlib
+
+    for name in _ASYNC_BACKEND_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def _gzip(body: bytes) -> bytes:
     # Level 1: ~5x faster than 6 on a 1 MB body for ~5% larger output.
     return gzip.compress(body, compresslevel=1, mtime=0)
@@ -313,6 +332,10 @@ class HttpxTransport(Transport, AsyncTransport):
             raise TransportError(f"max_connections must be >= 1, got {max_connections!r}")
         if keepalive_expiry < 0:
             raise TransportError(f"keepalive_expiry must be >= 0, got {keepalive_expiry!r}")
+        # asyncio.to_thread's first use imports the thread pool's module: here, not on the
+        # event loop at the first send.
+        import concurrent.futures.thread  # noqa: F401
+
         session = _botocore_session()
         if session is not None:
             check_profile(session)  # a missing AWS_PROFILE fails here, whatever is passed
@@ -347,24 +370,29 @@ class HttpxTransport(Transport, AsyncTransport):
     # ------------------------------------------------------------------ clients
 
     async def _async_client(self) -> httpx.AsyncClient:
-        import httpx
-
         loop = asyncio.get_running_loop()
         if self._client is not None and self._owns_client and self._client_loop is not loop:
             # Pooled connections belong to the loop that opened them (e.g. an earlier
             # asyncio.run()); that loop may be gone, so start a fresh pool on this one.
             self._client = None
         if self._client is None:
-            # Building the client loads the CA bundle (tens of ms): not on the event loop.
-            client = await asyncio.to_thread(
-                httpx.AsyncClient, timeout=self._timeout, limits=self._limits, verify=self._verify
-            )
+            # Building the client loads the CA bundle (tens of ms), and httpcore imports its
+            # asyncio backend (anyio, ~30 ms) at the first request: neither on the loop.
+            client = await asyncio.to_thread(self._new_async_client)
             if self._client is None:
                 self._client = client
                 self._client_loop = loop
             else:  # another task won the race
                 await client.aclose()
         return self._client
+
+    def _new_async_client(self) -> httpx.AsyncClient:
+        """A new ``httpx.AsyncClient`` (in a worker thread), with the modules its first
+        request would import on the event loop already imported."""
+        import httpx
+
+        _import_async_backend()
+        return httpx.AsyncClient(timeout=self._timeout, limits=self._limits, verify=self._verify)
 
     def _blocking_client(self) -> httpx.Client:
         with self._lock:

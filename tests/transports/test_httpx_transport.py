@@ -513,6 +513,65 @@ def test_importing_the_package_does_not_import_httpx_or_botocore() -> None:
     assert out.stdout.strip() == "[]"
 
 
+_FIRST_SEND_IMPORTS = """
+import asyncio, http.server, sys, threading, time
+from cwmetrics_core import MetricKey, MetricsCore
+from cwmetrics_transports import HttpxTransport, StaticSigner
+
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+now = time.time()
+core = MetricsCore(now=now)
+core.record_value(MetricKey("Test/Httpx", "Cold"), 1.0, now)
+core.flush(now)
+request = core.next_batch(now).request
+transport = HttpxTransport(
+    region="us-east-1", endpoint_url=f"http://127.0.0.1:{server.server_port}",
+    signer=StaticSigner("AKIDCOLD", "SECRETCOLD"),
+)
+loaded = []
+loop_thread = threading.get_ident()
+sys.addaudithook(
+    lambda event, args: event == "import" and threading.get_ident() == loop_thread
+    and loaded.append(args[0])
+)
+
+async def main():
+    return await transport.asend(request)
+
+outcome = asyncio.run(main())
+assert outcome.ok, outcome
+# Failed lookups (an optional module that is not installed) import nothing.
+print(sorted({name for name in loaded if name in sys.modules}))
+"""
+
+
+def test_first_async_send_imports_nothing_on_the_event_loop() -> None:
+    # The first send of a fresh process: httpcore imports its asyncio backend (anyio,
+    # ~30 ms of CPU) at its first request; the transport has it imported beforehand in
+    # the worker thread that builds the client, so the event loop is not stalled.
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_SEND_IMPORTS],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_pool_settings_and_client_ownership() -> None:
     transport = HttpxTransport(region=REGION, signer=StaticSigner(ACCESS_KEY, SECRET))
     client = transport._blocking_client()
