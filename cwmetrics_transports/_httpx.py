@@ -28,7 +28,7 @@ from cwmetrics_core import __version__ as _core_version
 from ._awsconfig import check_profile, config_variable, configured_endpoint
 from ._base import AsyncTransport, Transport
 from ._errors import CredentialsError, TransportError, check_endpoint, outcome_from_http, require
-from ._signers import BotocoreSigner, Signer, amz_date_from_epoch
+from ._signers import BotocoreSigner, Signer, _CredentialsSigner, amz_date_from_epoch
 
 if TYPE_CHECKING:
     import ssl
@@ -47,7 +47,8 @@ SERVICE = "monitoring"
 _log = logging.getLogger("cwmetrics_transports.httpx")
 _REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _REDACTED = "<redacted>"
-#: Bodies at least this large are compressed in a worker thread on the async path.
+#: Bodies at least this large are compressed in a worker thread on the async path, also
+#: with a signer of your own (ours sign every compressed body in a worker thread).
 _OFFLOAD_BYTES = 128 * 1024
 _CLOSED = SendOutcome(ok=False, error_code="TransportClosed", message="transport is closed")
 #: The header botocore sends with AWS JSON requests to a query-compatible service
@@ -464,7 +465,10 @@ class HttpxTransport(Transport, AsyncTransport):
         """Sends one request with the async client, within :attr:`timeout` in total.
 
         Signing credentials are resolved or refreshed in a worker thread when that needs
-        I/O; everything else runs on the event loop without blocking it. The whole send
+        I/O. A compressed body is compressed, built and signed in a worker thread too
+        (with the shipped signers; a signer of your own is awaited on the loop, and only
+        bodies of 128 KiB or more are compressed off it), so the loop stays free for
+        other tasks. The whole send
         (pool wait, connect, TLS, upload, the answer's headers and body) is cancelled
         when ``timeout`` seconds have passed, whatever the peer trickles.
 
@@ -491,7 +495,46 @@ class HttpxTransport(Transport, AsyncTransport):
             self._log(request, outcome)
             return outcome
 
+    def _signed(
+        self, client: httpx.Client | httpx.AsyncClient, request: PutMetricDataRequest
+    ) -> tuple[httpx.Request, dict[str, str]]:
+        """The compressed, built and signed request, and the headers signing added
+        (blocking: credential I/O, if any, happens here)."""
+        compressed = self._compresses(request.body)
+        body = _gzip(request.body) if compressed else request.body
+        http_request, to_sign, amz_date = self._build(client, request, body, compressed)
+        added = self.signer.sign(
+            "POST",
+            str(http_request.url),
+            to_sign,
+            body,
+            region=self.region,
+            service=SERVICE,
+            amz_date=amz_date,
+        )
+        http_request.headers.update(added)
+        return http_request, added
+
+    def _signs_off_loop(self, request: PutMetricDataRequest) -> bool:
+        """Whether :meth:`asend` compresses, builds and signs ``request`` in a worker
+        thread: a compressed body (about 0.7 ms of CPU for 1000 datums, against 0.1 ms
+        for the thread hop), signed by one of our signers (their :meth:`Signer.sign` is
+        thread-safe and does in the calling thread what their ``asign`` does in one)."""
+        signer = self.signer
+        return (
+            self._compresses(request.body)
+            and isinstance(signer, _CredentialsSigner)
+            and type(signer).asign is _CredentialsSigner.asign
+        )
+
     async def _asend(self, client: httpx.AsyncClient, request: PutMetricDataRequest) -> SendOutcome:
+        if self._signs_off_loop(request):
+            try:
+                http_request, added = await asyncio.to_thread(self._signed, client, request)
+                response = await client.send(http_request)
+            except Exception as exc:  # noqa: BLE001 - failures are data, never raised
+                return self._fail(request, exc)
+            return self._finish(request, response, _secrets_of(added))
         try:
             body = request.body
             compressed = self._compresses(body)
@@ -545,19 +588,7 @@ class HttpxTransport(Transport, AsyncTransport):
             deadline.total = self.timeout
             deadline.at = time.monotonic() + self.timeout
         try:
-            compressed = self._compresses(request.body)
-            body = _gzip(request.body) if compressed else request.body
-            http_request, to_sign, amz_date = self._build(client, request, body, compressed)
-            added = self.signer.sign(
-                "POST",
-                str(http_request.url),
-                to_sign,
-                body,
-                region=self.region,
-                service=SERVICE,
-                amz_date=amz_date,
-            )
-            http_request.headers.update(added)
+            http_request, added = self._signed(client, request)
             response = client.send(http_request)
         except Exception as exc:  # noqa: BLE001 - failures are data, never raised
             return self._fail(request, exc)

@@ -217,30 +217,69 @@ def test_gzip_round_trip_signs_compressed_bytes(mode: str) -> None:
     _verify_signature(sent, Credentials(ACCESS_KEY, SECRET, TOKEN))
 
 
-def test_large_bodies_are_compressed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+class _ThreadNoting(Signer):
+    """A signer of your own (not one of ours): signs with StaticSigner, notes the thread."""
+
+    def __init__(self) -> None:
+        self.inner = StaticSigner(ACCESS_KEY, SECRET)
+        self.threads: list[int] = []
+
+    def sign(self, method: str, url: str, headers: Any, body: bytes, **kw: Any) -> dict[str, str]:
+        self.threads.append(threading.get_ident())
+        return self.inner.sign(method, url, headers, body, **kw)
+
+
+class _NotingStatic(StaticSigner):
+    """One of our signers, noting the thread it signs in."""
+
+    threads: list[int]
+
+    def _sign_with(self, *args: Any) -> dict[str, str]:
+        self.threads.append(threading.get_ident())
+        return super()._sign_with(*args)
+
+
+@pytest.mark.parametrize("ours", [True, False])
+def test_compressed_bodies_are_prepared_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, ours: bool
+) -> None:
+    # Our signers: every compressed body is compressed, built and signed in a worker
+    # thread (about 0.7 ms of CPU per 1000-datum request kept off the loop). A signer of
+    # your own is awaited on the loop; only bodies of 128 KiB or more are compressed off it.
     from cwmetrics_transports import _httpx
 
-    threads: list[int] = []
+    gzip_threads: list[int] = []
     real_gzip = _httpx._gzip
 
     def spy(body: bytes) -> bytes:
-        threads.append(threading.get_ident())
+        gzip_threads.append(threading.get_ident())
         return real_gzip(body)
 
     monkeypatch.setattr(_httpx, "_gzip", spy)
+    signer: Any = _NotingStatic(ACCESS_KEY, SECRET) if ours else _ThreadNoting()
+    signer.threads = []
     capture = _Capture()
-    transport = _mock(capture)
+    transport = _mock(capture, signer=signer)
+    plain = _one_request(series=1, values=10)
     small, large = _one_request(series=6, values=150), _one_request(series=300, values=150)
-    assert 4096 < len(small.body) < 128 * 1024 <= len(large.body)
+    assert len(plain.body) <= 4096 < len(small.body) < 128 * 1024 <= len(large.body)
 
     async def go() -> int:
-        assert (await transport.asend(small)).ok
-        assert (await transport.asend(large)).ok
+        for request in (plain, small, large):
+            assert (await transport.asend(request)).ok
         return threading.get_ident()
 
-    loop_thread = asyncio.run(go())
-    assert threads[0] == loop_thread != threads[1]
-    assert gzip.decompress(capture.requests[1].content) == large.body
+    loop = asyncio.run(go())
+    assert len(gzip_threads) == 2 and len(signer.threads) == 3
+    assert signer.threads[0] == loop  # an uncompressed body: nothing worth a thread hop
+    if ours:
+        assert loop not in (*gzip_threads, *signer.threads[1:])
+    else:
+        assert gzip_threads[0] == loop != gzip_threads[1]
+        assert signer.threads[1:] == [loop, loop]
+    assert gzip.decompress(capture.requests[2].content) == large.body
+    for sent in capture.requests:
+        _verify_signature(sent, Credentials(ACCESS_KEY, SECRET))
 
 
 @pytest.mark.parametrize(
