@@ -260,8 +260,8 @@ class _Timeline:
             if end - start > 0.0002:
                 owner = getattr(h._callback, "__self__", None)
                 if isinstance(owner, asyncio.Task):
-                    name = owner.get_name()
-                    label = "task " + ("(a send)" if name.startswith("Task-") else name)
+                    coro = owner.get_coro()
+                    label = "task " + getattr(coro, "__qualname__", owner.get_name())
                 else:
                     label = getattr(h._callback, "__qualname__", type(h._callback).__name__)
                 callbacks.append((start, end, time.thread_time() - cpu, label))
@@ -337,8 +337,10 @@ def explain_flush(
         await asyncio.sleep(0.005)
         done = True
         await task
+        window.append(time.perf_counter())
         await reporter.stop()
 
+    window: list[float] = []
     with _Timeline() as timeline:
         asyncio.run(run())
     if endpoint is not None:
@@ -352,7 +354,8 @@ def explain_flush(
         }
         for start, end, cpu in worst
     ]
-    by_cpu = sorted(timeline.callbacks, key=lambda c: -c[2])[:8]
+    flushing = [c for c in timeline.callbacks if c[1] <= window[0]]  # not stop()'s
+    by_cpu = sorted(flushing, key=lambda c: -c[2])[:8]
     heaviest = [
         {"cpu_ms": round(cpu * 1e3, 2), "wall_ms": round((b - a) * 1e3, 2), "callback": label,
          "steps_ms": timeline.inside(a, b)["steps_ms"]}
