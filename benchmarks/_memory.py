@@ -6,11 +6,16 @@ counted). Per series: one value into each of ``n_series`` fresh series (key obje
 their dimension strings included). Per distinct value: many distinct values added to
 series that already exist. Workload: each contender's factory and one run of the workload
 inside the window; ``retained`` is what stays allocated, ``peak`` the high-water mark.
+
+Through the public API (:func:`public_api_states`): a sync reporter whose transport's
+``send`` blocks until released, so a request can be held in flight while tracemalloc
+reads what the process holds: recorded and buffered, packed and in flight, acknowledged.
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 import tracemalloc
 from typing import Any
 
@@ -66,6 +71,75 @@ def per_distinct_value(n_series: int, values_per_series: int) -> float:
     return held / (n_series * values_per_series)
 
 
+def public_api_states(n_series: int = 1000) -> dict[str, Any]:
+    """Bytes per series/datum through the public API, in three states.
+
+    ``n_series`` series (one value each, one request: at most 1000 datums) are recorded
+    with ``Metrics.put_value`` into a ``CloudWatchSyncMetricReporter`` whose transport's
+    ``send`` blocks until released. tracemalloc reads the traced total before recording
+    (the reporter and its ``Metrics`` exist), after recording (buffered), while ``send``
+    holds the packed request (in flight), and after the acknowledgement.
+
+    Raises:
+        RuntimeError: the request did not reach the transport within 60 s.
+    """
+    from cloudwatch_metrics_client import CloudWatchSyncMetricReporter, Metrics
+    from cwmetrics_core import PutMetricDataRequest, SendOutcome
+    from cwmetrics_transports import Transport
+
+    class HeldTransport(Transport):
+        """Holds each request in ``send`` until :attr:`release` is set."""
+
+        def __init__(self) -> None:
+            self.entered = threading.Event()
+            self.release = threading.Event()
+            self.datums = 0
+
+        def send(self, request: PutMetricDataRequest) -> SendOutcome:
+            self.datums += len(request)
+            self.entered.set()
+            self.release.wait(60)
+            return SendOutcome(ok=True)
+
+    transport = HeldTransport()
+    reporter = CloudWatchSyncMetricReporter(
+        report_interval=None, transport=transport, flush_on_exit=False, handle_sigterm=False
+    )
+    put = Metrics(NAMESPACE, reporter).put_value
+    dims = [{"Op": f"op{i}", "Host": f"h{i % 97}"} for i in range(n_series)]
+    flusher = threading.Thread(target=reporter.flush, kwargs={"timeout": 60}, daemon=True)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for d in dims:
+            put(METRIC, 1.5, unit=UNIT, dimensions=d)
+        gc.collect()
+        buffered = tracemalloc.get_traced_memory()[0]
+        flusher.start()
+        if not transport.entered.wait(60):
+            raise RuntimeError("the request never reached the transport")
+        gc.collect()
+        in_flight = tracemalloc.get_traced_memory()[0]
+        transport.release.set()
+        flusher.join(60)
+        gc.collect()
+        acked = tracemalloc.get_traced_memory()[0]
+    finally:
+        transport.release.set()
+        tracemalloc.stop()
+        reporter.stop(10)
+    n = transport.datums or n_series
+    return {
+        "n_series": n_series,
+        "datums_in_flight": transport.datums,
+        "buffered_per_series": (buffered - start) / n_series,
+        "in_flight_per_datum": (in_flight - start) / n,
+        "acked_per_series": (acked - start) / n_series,
+        "request_per_datum": (in_flight - acked) / n,
+    }
+
+
 def workload_peak(wl: Workload, factories: dict[str, Factory]) -> dict[str, dict[str, int]]:
     """Retained and peak bytes of recording the workload, per contender."""
     out: dict[str, dict[str, int]] = {}
@@ -84,6 +158,7 @@ def workload_peak(wl: Workload, factories: dict[str, Factory]) -> dict[str, dict
 def run_memory(wl: Workload, factories: dict[str, Factory], n_series: int) -> dict[str, Any]:
     """The memory section."""
     return {
+        "public_api": public_api_states(),
         "bytes_per_series": per_series(n_series),
         "bytes_per_distinct_value": per_distinct_value(min(n_series, 1000), 200),
         "workload": workload_peak(wl, factories),
