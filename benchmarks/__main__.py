@@ -134,7 +134,7 @@ def run(params: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
     """Run the chosen sections; the results dict (without targets)."""
     from . import _flush, _memory, _record, _wire, bench_core
     from ._endpoint import Endpoint
-    from ._peer006 import Peer006Session, run_peer006
+    from ._peer006 import Peer006Session, start_peer006
     from ._peers import PEERS as PEER_FACTORIES
     from ._workload import make_workload
 
@@ -204,8 +204,13 @@ def run(params: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
                 # DryRun put_metric's (the same store): neither is measured twice
                 if k not in ("dict_baseline_async", "ours_emf_put_metric")
             }
-            r["memory"] = _memory.run_memory(wl, factories, params["memory_series"])
-            old = run_peer006("memory", peer_params)
+            r["memory"] = _memory.run_memory(
+                wl,
+                factories,
+                params["memory_series"],
+                beside={"_peer006": start_peer006("memory", peer_params)},
+            )
+            old = r["memory"].pop("_peer006")
             r["memory"]["workload"]["peer006_sync_put_metric"] = {
                 "retained_bytes": old["retained_bytes"],
                 "peak_bytes": old["peak_bytes"],

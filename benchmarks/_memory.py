@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import threading
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 from ._record import Factory
@@ -141,9 +142,12 @@ def public_api_states(n_series: int = 1000) -> dict[str, Any]:
 
 
 def workload_peak(wl: Workload, factories: dict[str, Factory]) -> dict[str, dict[str, int]]:
-    """Retained and peak bytes of recording the workload, per contender."""
+    """Retained and peak bytes of recording the workload, per contender. Each factory is
+    built once before its window and dropped, so imports and module-level caches are
+    not charged to whichever contender comes first (or runs in a fresh process)."""
     out: dict[str, dict[str, int]] = {}
     for name, factory in factories.items():
+        factory(wl)
 
         def go(factory: Factory = factory) -> Any:
             run = factory(wl)
@@ -155,12 +159,92 @@ def workload_peak(wl: Workload, factories: dict[str, Factory]) -> dict[str, dict
     return out
 
 
-def run_memory(wl: Workload, factories: dict[str, Factory], n_series: int) -> dict[str, Any]:
-    """The memory section."""
-    return {
+#: Peers whose workload run is slow under tracemalloc (Powertools about 50 s, the
+#: OpenTelemetry SDK about 15 s of CPU): measured in a child process meanwhile.
+IN_CHILD = ("powertools", "opentelemetry_sdk")
+
+
+def start_child(args: list[str], what: str, env: dict[str, str] | None = None) -> Callable[[], Any]:
+    """Start ``python <args>`` from the repository root; a function that waits for it and
+    returns the JSON of its last stdout line. The child writes to temporary files, not
+    pipes, so nothing is read (and allocated) here while it runs.
+
+    Raises (from the returned function):
+        RuntimeError: the child failed.
+    """
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    out = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by finish()
+    err = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by finish()
+    proc = subprocess.Popen(
+        [sys.executable, *args], stdout=out, stderr=err, text=True, cwd=str(repo), env=env
+    )
+
+    def finish() -> Any:
+        try:
+            code = proc.wait()
+            out.seek(0)
+            err.seek(0)
+            lines = out.read().strip().splitlines()
+            if code != 0 or not lines:
+                raise RuntimeError(f"{what} failed: {err.read()[-2000:]}")
+            return json.loads(lines[-1])
+        finally:
+            out.close()
+            err.close()
+
+    return finish
+
+
+def run_memory(
+    wl: Workload,
+    factories: dict[str, Factory],
+    n_series: int,
+    beside: dict[str, Callable[[], Any]] | None = None,
+) -> dict[str, Any]:
+    """The memory section. The peers in :data:`IN_CHILD` are measured in a child process
+    started first, while this one measures the rest (bytes do not depend on timing, so
+    the two may share the machine); ``beside``: more started children (functions that
+    wait for one and return its result), collected at the end under their names."""
+    in_child = [name for name in IN_CHILD if name in factories]
+    here = {k: v for k, v in factories.items() if k not in in_child}
+    waiting = dict(beside or {})
+    if in_child:
+        args = ["-m", "benchmarks._memory", str(wl.n_events), str(wl.n_series), str(wl.seed)]
+        waiting["_child_workload"] = start_child([*args, *in_child], "memory child")
+    out = {
         "public_api": public_api_states(),
         "bytes_per_series": per_series(n_series),
         "bytes_per_distinct_value": per_distinct_value(min(n_series, 1000), 200),
-        "workload": workload_peak(wl, factories),
+        "workload": workload_peak(wl, here),
         "n_series_probe": n_series,
+        "measured_in_child": in_child,
     }
+    done = {name: finish() for name, finish in waiting.items()}
+    out["workload"].update(done.pop("_child_workload", {}))
+    out.update(done)
+    return out
+
+
+def _main(argv: list[str]) -> None:
+    import json
+
+    from ._peers import PEERS
+    from ._record import OURS
+    from ._workload import make_workload
+
+    n_events, n_series, seed, *names = argv
+    wl = make_workload(int(n_events), int(n_series), int(seed))
+    factories = {**OURS, **PEERS}
+    print(json.dumps(workload_peak(wl, {name: factories[name] for name in names})))
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])

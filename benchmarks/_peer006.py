@@ -78,6 +78,15 @@ def run_peer006(
     return result
 
 
+def start_peer006(section: str, params: dict[str, Any]) -> Any:
+    """:func:`run_peer006` started now, collected later: a function that waits for the
+    child and returns its result (it writes to temporary files, not pipes)."""
+    from ._memory import start_child
+
+    args = [str(Path(__file__)), section, json.dumps(params)]
+    return start_child(args, f"0.0.6 {section}", env=_child_env(None))
+
+
 class Peer006Session:
     """A child process holding 0.0.6 and the workload, timed one round at a time.
 

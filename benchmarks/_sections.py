@@ -498,7 +498,15 @@ def memory(r: dict[str, Any], charts: list[str]) -> list[str]:
         "once inside the tracemalloc window. The float values are the workload's own objects "
         "(shared, not counted), so a contender that keeps every value (aws-embedded-metrics: "
         "a list per metric) is charged 8 bytes per value; histograms (prometheus_client, "
-        "OpenTelemetry) keep bucket counts only, and Powertools flushes every 100 values.",
+        "OpenTelemetry) keep bucket counts only, and Powertools flushes every 100 values."
+        + (
+            " "
+            + " and ".join(LABELS.get(k, k) for k in m["measured_in_child"])
+            + " (slow under tracemalloc) are measured in a child process started first, "
+            "the same way, while this one measures the others: bytes do not depend on timing."
+            if m.get("measured_in_child")
+            else ""
+        ),
         "",
     ]
     w = m["workload"]
