@@ -207,16 +207,16 @@ def run_memory(
     n_series: int,
     beside: dict[str, Callable[[], Any]] | None = None,
 ) -> dict[str, Any]:
-    """The memory section. The peers in :data:`IN_CHILD` are measured in a child process
-    started first, while this one measures the rest (bytes do not depend on timing, so
+    """The memory section. The peers in :data:`IN_CHILD` are measured in child processes
+    (one each) started first, while this one measures the rest (bytes do not depend on timing, so
     the two may share the machine); ``beside``: more started children (functions that
     wait for one and return its result), collected at the end under their names."""
     in_child = [name for name in IN_CHILD if name in factories]
     here = {k: v for k, v in factories.items() if k not in in_child}
     waiting = dict(beside or {})
-    if in_child:
-        args = ["-m", "benchmarks._memory", str(wl.n_events), str(wl.n_series), str(wl.seed)]
-        waiting["_child_workload"] = start_child([*args, *in_child], "memory child")
+    args = ["-m", "benchmarks._memory", str(wl.n_events), str(wl.n_series), str(wl.seed)]
+    for name in in_child:  # one child each: with this process, they share the two cores
+        waiting[f"_child_{name}"] = start_child([*args, name], f"memory child ({name})")
     out = {
         "public_api": public_api_states(),
         "bytes_per_series": per_series(n_series),
@@ -226,7 +226,8 @@ def run_memory(
         "measured_in_child": in_child,
     }
     done = {name: finish() for name, finish in waiting.items()}
-    out["workload"].update(done.pop("_child_workload", {}))
+    for name in in_child:
+        out["workload"].update(done.pop(f"_child_{name}"))
     out.update(done)
     return out
 

@@ -386,7 +386,9 @@ def flush(r: dict[str, Any], charts: list[str]) -> list[str]:
     lines += [
         "A ticker task sleeps 1 ms in a loop and records how late it wakes; the flush is "
         "`await CloudWatchAsyncMetricReporter.flush()` after one value was recorded into each "
-        "series, in a fresh interpreter (the endpoint in another process). Every garbage "
+        "series, in a fresh interpreter (the endpoint in another process: it validates and "
+        "records every request; moto behind it keeps no per-sample objects, as in section 2). "
+        "Every garbage "
         "collection during the "
         "flush is timed (`gc.callbacks`).",
         "",
@@ -502,7 +504,7 @@ def memory(r: dict[str, Any], charts: list[str]) -> list[str]:
         + (
             " "
             + " and ".join(LABELS.get(k, k) for k in m["measured_in_child"])
-            + " (slow under tracemalloc) are measured in a child process started first, "
+            + " (slow under tracemalloc) are measured in child processes started first, "
             "the same way, while this one measures the others: bytes do not depend on timing."
             if m.get("measured_in_child")
             else ""
