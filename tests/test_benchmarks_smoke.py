@@ -110,8 +110,8 @@ def test_botocore_sizes_computed_for_every_event_equal_botocores_own() -> None:
     from benchmarks import _wire
     from benchmarks._workload import NAMESPACE, make_workload
 
-    wl = make_workload(n_events=2_500, n_series=50)
-    sizes = _wire.botocore_json_sizes(wl, check_events=100, sample=300)
+    wl = make_workload(n_events=1_200, n_series=50)
+    sizes = _wire.botocore_json_sizes(wl, check_events=50, sample=300)
     assert sizes["per_event_method"].startswith("computed")
     op = botocore.session.get_session().get_service_model("cloudwatch")
     serialize = create_serializer("json").serialize_to_request
@@ -123,7 +123,7 @@ def test_botocore_sizes_computed_for_every_event_equal_botocores_own() -> None:
 
     assert sizes["per_event_bytes"] == sum(size([d]) for d in datums)
     assert sizes["sample_bytes"] == sum(size([d]) for d in datums[:300])
-    assert sizes["packed_bytes"] == sum(size(datums[i : i + 1000]) for i in range(0, 2_500, 1000))
+    assert sizes["packed_bytes"] == sum(size(datums[i : i + 1000]) for i in range(0, 1_200, 1000))
 
 
 def test_emf_section_reads_every_series_back_exactly() -> None:
@@ -141,7 +141,7 @@ def test_emf_section_reads_every_series_back_exactly() -> None:
 def test_in_flight_memory_is_measured_through_the_public_api() -> None:
     from benchmarks._memory import public_api_states
 
-    states = public_api_states(n_series=200)
-    assert states["datums_in_flight"] == 200
+    states = public_api_states(n_series=100)
+    assert states["datums_in_flight"] == 100
     assert 0 < states["request_per_datum"] < states["in_flight_per_datum"]
     assert states["buffered_per_series"] > 0
