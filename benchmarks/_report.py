@@ -425,7 +425,13 @@ def _misses(r: dict[str, Any]) -> list[str]:
     missed = [t for t in r["targets"] if not t["met"]]
     if not missed:
         return ["## Misses", "", "None: every target measured in this run was met.", ""]
-    lines = ["## Misses", ""]
+    lines = [
+        "## Misses",
+        "",
+        "Each miss, by how much, and the section with its measurements; "
+        "[Performance notes](performance.md) explains the causes found so far.",
+        "",
+    ]
     for t in missed:
         source = "the project's own goal" if t["source"] == OWN else f"issue {t['source']}"
         lines.append(

@@ -226,6 +226,11 @@ def section(wl: Workload) -> dict[str, Any]:
         events = with_values(wl, round_to)
         size, _cost, text = ours(events, quant, 1, keep=True)
         row: dict[str, Any] = {"label": label, "bytes": {"ours": size}}
+        distinct: dict[int, set[float]] = {}
+        for s, _dims, value in events:
+            distinct.setdefault(s, set()).add(value)
+        row["distinct_per_series"] = sum(map(len, distinct.values())) / max(len(distinct), 1)
+        row["samples_per_series"] = len(events) / max(len(distinct), 1)
         if quant is None:  # quantized values are snapped to a grid: not meant to be exact
             row.update(totals_exact(wl, events, text))
             for name, fn in peers.items():
