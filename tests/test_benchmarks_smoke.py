@@ -145,3 +145,37 @@ def test_in_flight_memory_is_measured_through_the_public_api() -> None:
     assert states["datums_in_flight"] == 100
     assert 0 < states["request_per_datum"] < states["in_flight_per_datum"]
     assert states["buffered_per_series"] > 0
+
+
+def test_lean_endpoint_answers_and_records_like_the_full_one() -> None:
+    """The benchmarks' endpoint without moto's storage and dispatch: valid requests are
+    accepted and recorded exactly, CloudWatch's rules still reject (middleware), and a
+    request moto's own checks refuse (lenient mode) still gets moto's error."""
+    import pytest as _pytest
+
+    _pytest.importorskip("moto")
+    from botocore.exceptions import ClientError
+
+    from benchmarks._endpoint import lean_moto
+    from cwmetrics_transports.testing import LocalCloudWatch
+
+    undo = lean_moto()
+    try:
+        with LocalCloudWatch() as cw:
+            client = cw.boto3_client()
+            client.put_metric_data(
+                Namespace="B",
+                MetricData=[{"MetricName": "L", "Values": [1.0, 2.5], "Counts": [3.0, 1.0]}],
+            )
+            series = cw.series()[("B", "L", ())]
+            assert (series.sample_count, series.sum) == (4.0, 5.5)
+            too_many = [{"MetricName": "L", "Values": [float(v) for v in range(151)]}]
+            with _pytest.raises(ClientError, match="InvalidParameterValue"):
+                client.put_metric_data(Namespace="B", MetricData=too_many)  # the middleware
+            cw.strict = False
+            both = [{"MetricName": "L", "Value": 1.0, "Values": [2.0]}]
+            with _pytest.raises(ClientError, match="mutually exclusive"):
+                client.put_metric_data(Namespace="B", MetricData=both)  # moto's own check
+            assert cw.stats().put_accepted == 1
+    finally:
+        undo()
