@@ -257,9 +257,11 @@ def wire(r: dict[str, Any], charts: list[str]) -> list[str]:
         f"{ideal['datums']:,}; requests = max(ceil(datums / 1000), ceil(raw bytes / 1,000,000)). "
         '"series exact": the endpoint\'s exact accepted record (`LocalCloudWatch.series()`) has '
         "the expected SampleCount and Sum for the series. The endpoint validates every "
-        "request by CloudWatch's rules and answers as CloudWatch does; in this section moto "
-        "behind it skips keeping one object per sample for read APIs nothing here calls "
-        "(`Endpoint(store_samples=False)`). The naive loop sends its first "
+        "request by CloudWatch's rules, records what it accepts and answers as CloudWatch "
+        "does; moto behind it still applies its own PutMetricData checks, but neither keeps "
+        "one object per sample for read APIs nothing here calls nor routes and parses "
+        "each request its generic way (`Endpoint(store_samples=False)`: the answers are the "
+        "same, the endpoint's CPU per request a third). The naive loop sends its first "
         f"{w['naive_boto3']['events']:,} events (one `put_metric_data` each, to the local "
         "endpoint: its time per call is the local round trip, not CloudWatch's); for all "
         "events, one request per event and botocore's body for each (uncompressed: below "
@@ -387,8 +389,7 @@ def flush(r: dict[str, Any], charts: list[str]) -> list[str]:
         "A ticker task sleeps 1 ms in a loop and records how late it wakes; the flush is "
         "`await CloudWatchAsyncMetricReporter.flush()` after one value was recorded into each "
         "series, in a fresh interpreter (the endpoint in another process: it validates and "
-        "records every request; moto behind it keeps no per-sample objects, as in section 2). "
-        "Every garbage "
+        "records every request, as in section 2). Every garbage "
         "collection during the "
         "flush is timed (`gc.callbacks`).",
         "",
