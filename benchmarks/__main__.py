@@ -45,7 +45,7 @@ FULL = {
     "n_series": 500,
     "repeat": 7,
     "monitored_calls": 100_000,
-    "naive_cap": 2_000,
+    "naive_cap": 500,
     "flush_series": 100_000,
     "flush_repeat": 3,
     "memory_series": 20_000,
@@ -62,7 +62,7 @@ QUICK = {
     "memory_series": 2_000,
     "encoding_calls": 1,
 }
-SECTIONS = ("record", "wire", "encoding", "flush", "memory", "otlp")
+SECTIONS = ("record", "wire", "encoding", "flush", "memory", "otlp", "emf")
 
 
 # ------------------------------------------------------------------ bootstrap
@@ -104,8 +104,10 @@ def _step(name: str) -> float:
     return time.perf_counter()
 
 
-def _done(start: float) -> None:
-    print(f"   {time.perf_counter() - start:.1f} s", flush=True)
+def _done(start: float, r: dict[str, Any], name: str) -> None:
+    took = time.perf_counter() - start
+    r.setdefault("section_s", {})[name] = took
+    print(f"   {took:.1f} s", flush=True)
 
 
 def _best_encoding(bench: Any, calls: int) -> dict[str, float]:
@@ -132,7 +134,7 @@ def run(params: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
     """Run the chosen sections; the results dict (without targets)."""
     from . import _flush, _memory, _record, _wire, bench_core
     from ._endpoint import Endpoint
-    from ._peer006 import Peer006Session, run_peer006
+    from ._peer006 import Peer006Session, start_peer006
     from ._peers import PEERS as PEER_FACTORIES
     from ._workload import make_workload
 
@@ -140,7 +142,8 @@ def run(params: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         endpoint = None
         if "wire" in sections:
-            endpoint = stack.enter_context(Endpoint())  # LocalCloudWatch, its own process
+            # LocalCloudWatch in its own process; moto keeps no per-sample objects
+            endpoint = stack.enter_context(Endpoint(store_samples=False))
         stack.callback(_record._reset_facades)
         wl = make_workload(params["n_events"], params["n_series"])
         peer_params = {
@@ -170,42 +173,55 @@ def run(params: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
             r["profile_put_metric"] = _record.profile_put_metric(wl)
             if wl.n_events == bench_core.N_EVENTS:
                 r["core_bench"] = bench_core.bench_record()
-            _done(t)
+            _done(t, r, "record")
         if "wire" in sections:
             assert endpoint is not None
             t = _step("wire cost (local endpoint in its own process)")
             r["wire"] = _wire.run_wire(wl, endpoint, naive_cap=params["naive_cap"])
-            _done(t)
+            _done(t, r, "wire")
         if "flush" in sections:
             t = _step(f"flush of {params['flush_series']:,} series (fresh process)")
             r["flush"] = _flush.run_flush_isolated(params["flush_series"], params["flush_repeat"])
-            _done(t)
+            _done(t, r, "flush")
         if "encoding" in sections:
             t = _step("encoding throughput (bench_core)")
             r["encoding"] = _best_encoding(bench_core.bench_encoding, params["encoding_calls"])
             r["profile_encoding"] = _wire.profile_encoding(wl, "json")
             r["profile_encoding_query"] = _wire.profile_encoding(wl, "query")
-            _done(t)
+            _done(t, r, "encoding")
         if "otlp" in sections:
             from . import bench_otlp
 
             t = _step("OTLP encoding cost per data point (bench_otlp)")
             r["otlp"] = bench_otlp.bench_otlp(params["repeat"])
-            _done(t)
+            _done(t, r, "otlp")
         if "memory" in sections:
             t = _step("memory")
             factories = {
                 k: v
                 for k, v in {**_record.OURS, **PEER_FACTORIES}.items()
-                if k != "dict_baseline_async"
+                # the async floor's state is the floor's; the EMF contender's is the
+                # DryRun put_metric's (the same store): neither is measured twice
+                if k not in ("dict_baseline_async", "ours_emf_put_metric")
             }
-            r["memory"] = _memory.run_memory(wl, factories, params["memory_series"])
-            old = run_peer006("memory", peer_params)
+            r["memory"] = _memory.run_memory(
+                wl,
+                factories,
+                params["memory_series"],
+                beside={"_peer006": start_peer006("memory", peer_params)},
+            )
+            old = r["memory"].pop("_peer006")
             r["memory"]["workload"]["peer006_sync_put_metric"] = {
                 "retained_bytes": old["retained_bytes"],
                 "peak_bytes": old["peak_bytes"],
             }
-            _done(t)
+            _done(t, r, "memory")
+        if "emf" in sections:
+            from . import bench_emf
+
+            t = _step("EMF log bytes per sample (bench_emf)")
+            r["emf"] = bench_emf.section(wl)
+            _done(t, r, "emf")
     return r
 
 

@@ -9,7 +9,9 @@ section, serves one timing round per request: :class:`Peer006Session`).
 
 0.0.6's API (read from its source): ``CloudWatchSyncMetrics.with_namespace(ns)
 .with_reporter(CloudWatchSyncMetricReporter())``, ``put_metric(**metric_data)`` keeps every
-distinct value with its count, ``reporter.flush()`` sends every series as one datum
+distinct value with its count, ``put_statistic(name, dimensions, value, unit)`` appends the
+value to a list per series (sent as a statistic set), ``reporter.flush()`` sends every
+series as one datum
 (all its values in one ``Values`` list) in requests of 20 datums through
 ``boto3.client('cloudwatch')``; the async twin uses an ``asyncio.Lock``.
 """
@@ -74,6 +76,15 @@ def run_peer006(
         raise RuntimeError(f"0.0.6 child ({section}) failed: {proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+def start_peer006(section: str, params: dict[str, Any]) -> Any:
+    """:func:`run_peer006` started now, collected later: a function that waits for the
+    child and returns its result (it writes to temporary files, not pipes)."""
+    from ._memory import start_child
+
+    args = [str(Path(__file__)), section, json.dumps(params)]
+    return start_child(args, f"0.0.6 {section}", env=_child_env(None))
 
 
 class Peer006Session:
@@ -165,6 +176,21 @@ def _record_factories() -> dict[str, Any]:
 
         return run
 
+    def sync_put_statistic(wl: Workload) -> Any:
+        reporter = cloudwatch.CloudWatchSyncMetricReporter()
+        put = (
+            cloudwatch.CloudWatchSyncMetrics.with_namespace(NAMESPACE)
+            .with_reporter(reporter)
+            .put_statistic
+        )
+        events = wl.events
+
+        def run() -> None:
+            for _s, dims, value in events:
+                put(name=METRIC, dimensions=dims, value=value, unit=UNIT)
+
+        return run
+
     def async_put(wl: Workload) -> Any:
         events = wl.events
 
@@ -184,6 +210,7 @@ def _record_factories() -> dict[str, Any]:
         "dict_baseline": dict_baseline,
         "peer006_sync_put_metric": sync_put,
         "peer006_async_put_metric": async_put,
+        "peer006_sync_put_statistic": sync_put_statistic,
     }
 
 

@@ -33,12 +33,14 @@ LABELS: dict[str, str] = {
     "ours_sync_put_statistic": "ours: CloudWatchSyncMetrics.put_statistic",
     "ours_async_put_metric": "ours: await CloudWatchAsyncMetrics.put_metric",
     "ours_metrics_put_value": "ours: Metrics.put_value",
+    "ours_emf_put_metric": "ours: put_metric, EmfTransport (null stream)",
     "prometheus_client": "prometheus_client Histogram",
     "opentelemetry_sdk": "OpenTelemetry SDK histogram",
     "aws_embedded_metrics": "aws-embedded-metrics put_metric",
     "powertools": "Powertools add_dimension+add_metric",
     "peer006_sync_put_metric": "cloudwatch-metrics-client 0.0.6 put_metric",
     "peer006_async_put_metric": "0.0.6 await put_metric",
+    "peer006_sync_put_statistic": "cloudwatch-metrics-client 0.0.6 put_statistic",
 }
 
 
@@ -114,11 +116,23 @@ def dict_baseline_async(wl: Workload) -> Runner:
 
 
 # ---------------------------------------------------------------- ours
-def _sync_facade() -> Any:
+class NullStream:
+    """A text stream that discards what is written (EmfTransport's target)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+def _sync_facade(transport: Any = None) -> Any:
     from cloudwatch_metrics_client import CloudWatchSyncMetricReporter, CloudWatchSyncMetrics
     from cwmetrics_transports import DryRunTransport
 
-    reporter = CloudWatchSyncMetricReporter(transport=DryRunTransport(), flush_on_exit=False)
+    reporter = CloudWatchSyncMetricReporter(
+        transport=DryRunTransport() if transport is None else transport, flush_on_exit=False
+    )
     CloudWatchSyncMetrics.with_namespace(NAMESPACE).with_reporter(reporter)
     return CloudWatchSyncMetrics
 
@@ -134,6 +148,21 @@ def _async_facade() -> Any:
 
 def ours_sync_put_metric(wl: Workload) -> Runner:
     put = _sync_facade().put_metric
+    events = wl.events
+
+    def run() -> None:
+        for _s, dims, value in events:
+            put(MetricName=METRIC, Unit=UNIT, Dimensions=dims, Value=value)
+
+    return run
+
+
+def ours_emf_put_metric(wl: Workload) -> Runner:
+    """The seed's ``put_metric`` through a reporter whose transport is ``EmfTransport``
+    writing to a null stream (issue #13's record-cost target; never flushed here)."""
+    from cwmetrics_transports import EmfTransport
+
+    put = _sync_facade(EmfTransport(NullStream())).put_metric
     events = wl.events
 
     def run() -> None:
@@ -189,6 +218,7 @@ OURS: dict[str, Factory] = {
     "ours_sync_put_statistic": ours_sync_put_statistic,
     "ours_async_put_metric": ours_async_put_metric,
     "ours_metrics_put_value": ours_metrics_put_value,
+    "ours_emf_put_metric": ours_emf_put_metric,
 }
 
 

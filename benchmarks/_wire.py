@@ -6,7 +6,8 @@ exact record of accepted data (``series()``) is compared with the workload's exa
 per-series SampleCount and Sum. Contenders: ours with ``HttpxTransport`` (compact JSON,
 gzip) and with ``Boto3Transport`` (botocore serializes and compresses),
 cloudwatch-metrics-client 0.0.6 (subprocess), and a naive one-``put_metric_data``-per-event
-boto3 loop over the first ``naive_cap`` events, extrapolated.
+boto3 loop over the first ``naive_cap`` events: its requests and bytes for every event are
+exact (one request per event, botocore's body for each), its time is extrapolated.
 """
 
 from __future__ import annotations
@@ -69,9 +70,12 @@ def _server(stats: Any) -> dict[str, Any]:
 def _send_ours(wl: Workload, transport: Any) -> dict[str, Any]:
     from cloudwatch_metrics_client import CloudWatchSyncMetricReporter, Metrics
 
-    reporter = CloudWatchSyncMetricReporter(transport=transport, flush_on_exit=False)
-    now = time.time()
-    put = Metrics(NAMESPACE, reporter, clock=lambda: now).put_value  # one period
+    from ._clock import FixedWallClock
+
+    reporter = CloudWatchSyncMetricReporter(
+        transport=transport, flush_on_exit=False, clock=FixedWallClock(time.time())
+    )
+    put = Metrics(NAMESPACE, reporter).put_value  # one period: the clock's wall time stands still
     for _s, dims, value in wl.events:
         put(METRIC, value, unit=UNIT, dimensions=dims)
     start = time.perf_counter()
@@ -117,13 +121,25 @@ def _naive(wl: Workload, url: str, cap: int) -> dict[str, Any]:
     return {"elapsed_s": time.perf_counter() - start, "events": min(cap, wl.n_events)}
 
 
-def botocore_json_sizes(wl: Workload) -> dict[str, Any]:
+def botocore_json_sizes(wl: Workload, check_events: int = 2_000, sample: int = 0) -> dict[str, Any]:
     """botocore's uncompressed JSON 1.0 bodies for the same data.
 
     * per event: one single-datum request per event (what the naive loop sends);
     * packed: the same per-event datums, 1000 per request (botocore's most favourable);
     * same datums: our aggregated datums' params, serialized by botocore.
+
+    Serializing 200,000 single-datum requests one by one took about 30 s, so the per-event
+    sizes are computed: botocore's JSON body is ``json.dumps`` of the params, so a
+    single-datum request's size is its series' size with the value 0.0, minus
+    ``len("0.0")``, plus ``len(json.dumps(value))``; datums packed into one request cost
+    their single-request sizes plus a constant per extra datum (the envelope is shared).
+    Both rules are checked byte-exact against botocore's serializer on the first
+    ``check_events`` events and the first two packed requests; on any mismatch every body
+    is serialized instead (``per_event_method`` says which was used). ``sample_bytes``:
+    the per-event bodies of the first ``sample`` events (what the naive loop sent).
     """
+    import json
+
     import botocore.session
     from botocore.serialize import create_serializer
 
@@ -135,14 +151,43 @@ def botocore_json_sizes(wl: Workload) -> dict[str, Any]:
         .operation_model("PutMetricData")
     )
     serialize = create_serializer("json").serialize_to_request
-    datums = [_naive_datum(dims, value) for _s, dims, value in wl.events]
-    per_event = sum(
-        len(serialize({"Namespace": NAMESPACE, "MetricData": [d]}, op)["body"]) for d in datums
+
+    def size(datums: list[dict[str, Any]]) -> int:
+        return len(serialize({"Namespace": NAMESPACE, "MetricData": datums}, op)["body"])
+
+    zero = len(json.dumps(0.0))
+    base = [size([_naive_datum(dims, 0.0)]) - zero for dims in wl.dims]
+    single = [base[s] + len(json.dumps(value)) for s, _dims, value in wl.events]
+    pair = [_naive_datum(wl.events[i][1], wl.events[i][2]) for i in range(min(2, wl.n_events))]
+    per_extra = size(pair) - single[0] - single[1] if len(pair) == 2 else 0
+
+    def packed_size(lo: int, hi: int) -> int:
+        return sum(single[lo:hi]) + (hi - lo - 1) * per_extra
+
+    checked = min(check_events, wl.n_events)
+    exact = all(
+        size([_naive_datum(dims, value)]) == single[i]
+        for i, (_s, dims, value) in enumerate(wl.events[:checked])
+    ) and all(
+        size([_naive_datum(d, v) for _s, d, v in wl.events[lo : lo + 1000]])
+        == packed_size(lo, min(lo + 1000, wl.n_events))
+        for lo in range(0, min(2000, wl.n_events), 1000)
     )
-    packed = sum(
-        len(serialize({"Namespace": NAMESPACE, "MetricData": datums[i : i + 1000]}, op)["body"])
-        for i in range(0, len(datums), 1000)
-    )
+    if exact:
+        per_event = sum(single)
+        packed = sum(
+            packed_size(lo, min(lo + 1000, wl.n_events)) for lo in range(0, wl.n_events, 1000)
+        )
+        method = (
+            f"computed, checked byte-exact against botocore on {checked:,} events and "
+            f"{min(2, -(-wl.n_events // 1000))} packed requests"
+        )
+    else:
+        datums = [_naive_datum(dims, value) for _s, dims, value in wl.events]
+        single = [size([d]) for d in datums]
+        per_event = sum(single)
+        packed = sum(size(datums[i : i + 1000]) for i in range(0, len(datums), 1000))
+        method = "serialized one by one (the computed sizes did not match botocore's)"
     now = time.time()
     core = MetricsCore(CoreConfig(), now=now)
     keys = _keys(wl)
@@ -154,6 +199,8 @@ def botocore_json_sizes(wl: Workload) -> dict[str, Any]:
     ours = sum(len(b.request.body) for b in batches)
     return {
         "per_event_bytes": per_event,
+        "sample_bytes": sum(single[:sample]),
+        "per_event_method": method,
         "packed_bytes": packed,
         "same_datums_bytes": same,
         "ours_same_datums_raw_bytes": ours,
@@ -174,6 +221,16 @@ def run_wire(
 
     expected = wl.expected()
     out: dict[str, Any] = {"n_events": wl.n_events, "n_series": wl.n_series}
+    steps: dict[str, float] = {}
+    out["step_s"] = steps
+    mark = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        steps[name] = now - mark
+        print(f"   wire step {name}: {steps[name]:.1f} s", flush=True)
+        mark = now
 
     endpoint.reset()
     transport = HttpxTransport(
@@ -181,10 +238,12 @@ def run_wire(
     )
     run = _send_ours(wl, transport)
     out["ours_httpx"] = {**run, **_server(endpoint.stats()), **check(endpoint.series(), expected)}
+    step("ours_httpx")
 
     endpoint.reset()
     run = _send_ours(wl, Boto3Transport(_boto3_client(endpoint.url)))
     out["ours_boto3"] = {**run, **_server(endpoint.stats()), **check(endpoint.series(), expected)}
+    step("ours_boto3")
 
     if peer006:
         params = {"n_events": wl.n_events, "n_series": wl.n_series, "url": endpoint.url}
@@ -197,23 +256,30 @@ def run_wire(
                 endpoint.set_strict(True)
             name = "peer006" if strict else "peer006_lenient"
             out[name] = {**run, **_server(endpoint.stats()), **check(endpoint.series(), expected)}
+            step(name)
 
     endpoint.reset()
     cap = min(naive_cap, wl.n_events)
     run = _naive(wl, endpoint.url, cap)
     naive = {**run, **_server(endpoint.stats()), **check(endpoint.series(), wl.expected(cap))}
-    scale = wl.n_events / cap
+    endpoint.reset()
+    step("naive_boto3")
+
+    sizes = botocore_json_sizes(wl, sample=cap)
+    out["botocore_json"] = sizes
+    step("botocore_json_sizes")
+    # All events: requests and bytes are exact (one request per event; its botocore body,
+    # which the sample shows is what goes on the wire); only the time is extrapolated.
+    naive["sample_bytes_match"] = naive["wire_bytes"] == sizes["sample_bytes"]
     naive["extrapolated"] = {
-        "factor": scale,
-        "requests": naive["requests"] * scale,
-        "wire_bytes": naive["wire_bytes"] * scale,
-        "elapsed_s": naive["elapsed_s"] * scale,
+        "factor": wl.n_events / cap,
+        "requests": wl.n_events,
+        "wire_bytes": sizes["per_event_bytes"],
+        "wire_bytes_exact": naive["sample_bytes_match"],
+        "elapsed_s": naive["elapsed_s"] / cap * wl.n_events,
     }
     out["naive_boto3"] = naive
-    endpoint.reset()
 
-    sizes = botocore_json_sizes(wl)
-    out["botocore_json"] = sizes
     ours = out["ours_httpx"]
     by_bytes = math.ceil(ours["raw_bytes"] / MAX_REQUEST_BYTES)
     out["ideal"] = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 NAMESPACE = "Bench"
 METRIC = "Latency"
@@ -42,13 +41,12 @@ class Workload:
     distinct: list[int] = field(default_factory=list)
 
     def expected(self, limit: int | None = None) -> dict[SeriesKey, tuple[float, float]]:
-        """Per series: (SampleCount, exactly rounded Sum) of the first ``limit`` events."""
-        counts: dict[int, int] = {}
-        sums: dict[int, Fraction] = {}
+        """Per series: (SampleCount, exactly rounded Sum) of the first ``limit`` events
+        (``math.fsum`` is correctly rounded: the same float as summing exact fractions)."""
+        values: dict[int, list[float]] = {}
         for s, _dims, value in self.events[:limit]:
-            counts[s] = counts.get(s, 0) + 1
-            sums[s] = sums.get(s, Fraction(0)) + Fraction(value)
-        return {self.series_key(s): (float(counts[s]), float(sums[s])) for s in counts}
+            values.setdefault(s, []).append(value)
+        return {self.series_key(s): (float(len(v)), math.fsum(v)) for s, v in values.items()}
 
     def series_key(self, index: int) -> SeriesKey:
         """The key :meth:`LocalCloudWatch.series` uses for series ``index``."""

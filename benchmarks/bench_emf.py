@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from ._workload import METRIC, NAMESPACE, UNIT, Workload, make_workload
+from ._workload import METRIC, NAMESPACE, UNIT, SeriesKey, Workload, make_workload
 
 T0 = time.time() // 60 * 60  # a minute boundary: every sample falls in one period
 
@@ -72,6 +72,8 @@ def ours(
     from cwmetrics_core import CoreConfig
     from cwmetrics_transports import EmfTransport
 
+    from ._clock import FixedWallClock
+
     best = math.inf
     out = ByteCounter()
     for _ in range(repeat):
@@ -81,8 +83,9 @@ def ours(
             transport=EmfTransport(out),
             config=CoreConfig(flush_interval=None, quantization=quantization),
             flush_on_exit=False,
+            clock=FixedWallClock(T0),
         )
-        put = Metrics(NAMESPACE, reporter, clock=lambda: T0).put_value
+        put = Metrics(NAMESPACE, reporter).put_value
         start = time.perf_counter()
         for _s, dims, value in events:
             put(METRIC, value, unit=UNIT, dimensions=dims)
@@ -149,6 +152,94 @@ def powertools(events: list[Any], n_series: int, repeat: int) -> tuple[int, floa
                     m.flush_metrics()
         size = out.bytes
     return size, best / len(events)
+
+
+def parse_documents(text: str) -> dict[SeriesKey, list[tuple[float, float]]]:
+    """Our EMF output read back: per series, (value, count) pairs in document order."""
+    got: dict[SeriesKey, list[tuple[float, float]]] = {}
+    for line in text.splitlines():
+        doc = json.loads(line)
+        names = doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+        key = (NAMESPACE, METRIC, tuple(sorted((k, doc[k]) for k in names)))
+        value = doc[METRIC]
+        pairs = got.setdefault(key, [])
+        if isinstance(value, dict):
+            pairs.extend(zip(map(float, value["Values"]), map(float, value["Counts"]), strict=True))
+        elif isinstance(value, list):
+            pairs.extend((float(v), 1.0) for v in value)
+        else:
+            pairs.append((float(value), 1.0))
+    return got
+
+
+def totals_exact(wl: Workload, events: list[Any], text: str) -> dict[str, int]:
+    """Series whose SampleCount and Sum read back from the documents equal the recorded
+    ones exactly (both sums correctly rounded with ``math.fsum`` over the samples)."""
+    recorded: dict[SeriesKey, list[float]] = {}
+    for s, _dims, value in events:
+        recorded.setdefault(wl.series_key(s), []).append(value)
+    got = parse_documents(text)
+    exact = 0
+    for key, values in recorded.items():
+        pairs = got.get(key, [])
+        count = sum(c for _v, c in pairs)
+        total = math.fsum(v for v, c in pairs for _ in range(int(c)))
+        exact += count == len(values) and total == math.fsum(values)
+    return {"series_exact": exact, "series_expected": len(recorded)}
+
+
+#: The EMF section's workloads: (key, label, round values to, quantization).
+WORKLOADS = (
+    ("exact", "latencies at 0.1 ms", None, None),
+    ("repeat", "latencies at 1 ms (values repeat)", 1.0, None),
+    ("quantized", "latencies at 0.1 ms, quantization=0.01", None, 0.01),
+)
+
+
+def section(wl: Workload) -> dict[str, Any]:
+    """The EMF section of ``python -m benchmarks``: log bytes per sample of ours,
+    aws-embedded-metrics and Powertools for the same samples (one pass each: bytes do not
+    vary between runs), every series' totals read back from our documents, and the
+    largest percentile error with quantization. Record cost is timed in the record
+    section, round-robin with the other contenders."""
+    peers: dict[str, Callable[[list[Any]], tuple[int, float]]] = {}
+    for name, fn, module in (
+        ("aws_embedded_metrics", aws_embedded_metrics, "aws_embedded_metrics"),
+        ("powertools", powertools, "aws_lambda_powertools"),
+    ):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        peers[name] = functools.partial(fn, n_series=wl.n_series, repeat=1)
+    versions = {}
+    for name, dist in (
+        ("aws_embedded_metrics", "aws-embedded-metrics"),
+        ("powertools", "aws-lambda-powertools"),
+    ):
+        if name in peers:
+            from importlib import metadata
+
+            versions[name] = metadata.version(dist)
+    out: dict[str, Any] = {"samples": wl.n_events, "versions": versions, "workloads": {}}
+    for key, label, round_to, quant in WORKLOADS:
+        events = with_values(wl, round_to)
+        size, _cost, text = ours(events, quant, 1, keep=True)
+        row: dict[str, Any] = {"label": label, "bytes": {"ours": size}}
+        distinct: dict[int, set[float]] = {}
+        for s, _dims, value in events:
+            distinct.setdefault(s, set()).add(value)
+        row["distinct_per_series"] = sum(map(len, distinct.values())) / max(len(distinct), 1)
+        row["samples_per_series"] = len(events) / max(len(distinct), 1)
+        if quant is None:  # quantized values are snapped to a grid: not meant to be exact
+            row.update(totals_exact(wl, events, text))
+            for name, fn in peers.items():
+                row["bytes"][name] = fn(events)[0]
+        else:
+            row["quantization"] = quant
+            row["percentile_error"] = percentile_error(events, text)
+        out["workloads"][key] = row
+    return out
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
