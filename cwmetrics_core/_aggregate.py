@@ -83,6 +83,25 @@ def _by_key(older: dict[tuple[MetricKey, float], _A]) -> dict[MetricKey, list[tu
     return grouped
 
 
+def _split(key: MetricKey, ts: float, vals: dict[float, float], max_values: int) -> Iterator[Entry]:
+    """``vals`` as datums of at most ``max_values`` values, in order. The sealed dict
+    itself becomes the first one: only the values after it are copied (and removed from
+    it), since each copy touches every value object again."""
+    if len(vals) <= max_values:
+        yield (key, ts, vals, 0)
+        return
+    rest = islice(vals.items(), max_values, None)
+    chunks = []
+    while chunk := dict(islice(rest, max_values)):
+        chunks.append(chunk)
+    remove = vals.__delitem__
+    for chunk in chunks:
+        any(map(remove, chunk))  # a C-level loop (__delitem__ returns None)
+    yield (key, ts, vals, 0)
+    for chunk in chunks:
+        yield (key, ts, chunk, 0)
+
+
 def entries(gen: Generation, max_values: int) -> Iterator[Entry]:
     """The datums of a sealed generation, lazily, series by series (in the order they were
     first recorded; a series' other periods before its current one); value series split
@@ -91,13 +110,13 @@ def entries(gen: Generation, max_values: int) -> Iterator[Entry]:
     older = _by_key(gen.older) if gen.older else {}
     periods = gen.periods
     for key, current in gen.values.items():
-        for ts, vals in (*older.pop(key, ()), (periods[key], current)):
-            if len(vals) <= max_values:
-                yield (key, ts, vals, 0)
-                continue
-            items = iter(vals.items())
-            while chunk := dict(islice(items, max_values)):
-                yield (key, ts, chunk, 0)
+        if key in older:
+            for ts, vals in (*older.pop(key), (periods[key], current)):
+                yield from _split(key, ts, vals, max_values)
+        elif len(current) <= max_values:
+            yield (key, periods[key], current, 0)
+        else:
+            yield from _split(key, periods[key], current, max_values)
     older_stats = _by_key(gen.older_stats) if gen.older_stats else {}
     stat_periods = gen.stat_periods
     for key, acc in gen.stats.items():

@@ -216,6 +216,7 @@ class _PutMetricDataPacker(Packer):
         "_limit_bytes",
         "_max_datums",
         "_payloads",
+        "_samples",
         "_size",
         "_timestamps",
         "group",
@@ -231,6 +232,8 @@ class _PutMetricDataPacker(Packer):
         self._timestamps: list[float] = []
         self._payloads: list[Payload] = []
         self._attempts: list[int] = []
+        #: Samples of each datum, summed while its counts are fresh in the CPU cache.
+        self._samples: list[float] = []
         self._frags: list[str] | None = None if codec.measure_only else []
 
     def __len__(self) -> int:
@@ -253,6 +256,7 @@ class _PutMetricDataPacker(Packer):
         limit_bytes = self._limit_bytes
         keys, timestamps = self._keys, self._timestamps
         payloads, attempts = self._payloads, self._attempts
+        samples = self._samples
         n = len(keys)
         max_datums = self._max_datums
         spent = 0
@@ -289,6 +293,7 @@ class _PutMetricDataPacker(Packer):
             timestamps.append(ts)
             payloads.append(payload)
             attempts.append(tries)
+            samples.append(payload[0] if payload.__class__ is tuple else fsum(payload.values()))  # type: ignore[union-attr]
             if frags is not None:
                 frags.append(frag)  # type: ignore[arg-type]
             queue.popleft()
@@ -301,9 +306,7 @@ class _PutMetricDataPacker(Packer):
             return None
         codec = self._codec
         payloads = self._payloads
-        samples = fsum(
-            [fsum(p.values()) if p.__class__ is dict else p[0] for p in payloads]
-        )
+        samples = fsum(self._samples)
         frags = self._frags
         body = (
             None if frags is None
@@ -329,6 +332,7 @@ class _PutMetricDataPacker(Packer):
         taken = zip(self._keys, self._timestamps, self._payloads, self._attempts, strict=True)
         queue.extendleft(reversed(list(taken)))
         self._keys, self._timestamps, self._payloads, self._attempts = [], [], [], []
+        self._samples = []
         if self._frags is not None:
             self._frags = []
         self._size = len(self._codec.prefix(self.group)) + len(self._codec.suffix)
