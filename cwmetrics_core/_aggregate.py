@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from itertools import islice
+from itertools import islice, repeat, starmap
 from typing import TypeVar
 
 from ._limits import MAX_VALUE, MIN_NONZERO_VALUE
@@ -85,20 +85,18 @@ def _by_key(older: dict[tuple[MetricKey, float], _A]) -> dict[MetricKey, list[tu
 
 def _split(key: MetricKey, ts: float, vals: dict[float, float], max_values: int) -> Iterator[Entry]:
     """``vals`` as datums of at most ``max_values`` values, in order. The sealed dict
-    itself becomes the first one: only the values after it are copied (and removed from
-    it), since each copy touches every value object again."""
-    if len(vals) <= max_values:
+    itself becomes the first one: the values after it are popped off its end (popping
+    reads no value object; every other way of taking them out hashes each one again)
+    and only they are copied."""
+    extra = len(vals) - max_values
+    if extra <= 0:
         yield (key, ts, vals, 0)
         return
-    rest = islice(vals.items(), max_values, None)
-    chunks = []
-    while chunk := dict(islice(rest, max_values)):
-        chunks.append(chunk)
-    remove = vals.__delitem__
-    for chunk in chunks:
-        any(map(remove, chunk))  # a C-level loop (__delitem__ returns None)
+    popped = list(starmap(vals.popitem, repeat((), extra)))  # a C-level loop, last first
+    popped.reverse()
     yield (key, ts, vals, 0)
-    for chunk in chunks:
+    rest = iter(popped)
+    while chunk := dict(islice(rest, max_values)):
         yield (key, ts, chunk, 0)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from math import fsum
 
 from ._limits import Limits
@@ -215,6 +216,7 @@ class _PutMetricDataPacker(Packer):
         "_keys",
         "_limit_bytes",
         "_max_datums",
+        "_numbers",
         "_payloads",
         "_samples",
         "_size",
@@ -235,6 +237,8 @@ class _PutMetricDataPacker(Packer):
         #: Samples of each datum, summed while its counts are fresh in the CPU cache.
         self._samples: list[float] = []
         self._frags: list[str] | None = None if codec.measure_only else []
+        #: With a measuring codec: each datum's numbers as text (``codec.measure``).
+        self._numbers: list[str] = []
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -249,7 +253,8 @@ class _PutMetricDataPacker(Packer):
     ) -> bool:
         codec = self._codec
         frags = self._frags
-        measure = codec.size_of if frags is None else None
+        measure = codec.measure if frags is None else None
+        numbers = self._numbers
         fragment = codec.fragment_of
         sep = len(codec.item_sep)
         size = self._size
@@ -273,8 +278,7 @@ class _PutMetricDataPacker(Packer):
                 drop(entry, "expired")
                 continue
             if measure is not None:
-                grow = measure(key, ts, payload, n + 1)
-                frag = None
+                grow, frag = measure(key, ts, payload, n + 1)
             else:
                 frag = fragment(key, ts, payload, n + 1)
                 grow = len(frag)
@@ -295,7 +299,9 @@ class _PutMetricDataPacker(Packer):
             attempts.append(tries)
             samples.append(payload[0] if payload.__class__ is tuple else fsum(payload.values()))  # type: ignore[union-attr]
             if frags is not None:
-                frags.append(frag)  # type: ignore[arg-type]
+                frags.append(frag)
+            else:
+                numbers.append(frag)
             queue.popleft()
         self._size = size
         return complete
@@ -324,7 +330,7 @@ class _PutMetricDataPacker(Packer):
             codec.wire_format,
             codec.headers,
             size=self._size,
-            encode=codec.encode_request,
+            encode=partial(codec.encode_measured, self._numbers),
         )
         return request, self._attempts
 
@@ -333,6 +339,7 @@ class _PutMetricDataPacker(Packer):
         queue.extendleft(reversed(list(taken)))
         self._keys, self._timestamps, self._payloads, self._attempts = [], [], [], []
         self._samples = []
+        self._numbers = []
         if self._frags is not None:
             self._frags = []
         self._size = len(self._codec.prefix(self.group)) + len(self._codec.suffix)

@@ -24,7 +24,7 @@ when something asks for it (:meth:`Encoder.encode_request`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii
 from operator import add
@@ -85,6 +85,10 @@ class _QueryReprCache(_ReprCache):
 _qrepr = _QueryReprCache().__getitem__
 #: The text of a count of 1.0 (the same object every time while it is cached).
 _ONE = _qrepr(1.0)
+#: In a datum's kept numbers (:meth:`Encoder.measure`): between the values' and the
+#: counts' texts, and between two query texts (no number's text contains either).
+_MARK = "\x01"
+_SEP = "\x00"
 
 
 class _LengthCache(dict[float, int]):
@@ -141,6 +145,37 @@ def _query_layout(n: int, counts: bool) -> list[str]:
     return layout
 
 
+def _query_text(
+    head: str,
+    tail: str,
+    index: int,
+    timestamp: float,
+    values: Sequence[str],
+    counts: Sequence[str] | None,
+) -> str:
+    """A value datum's query text from its key's parts and its numbers' texts: one join
+    over a copy of a template list (see :func:`_query_layout`), whose slots are filled
+    with C-level slice assignments (no string is made per value)."""
+    p = f"&MetricData.member.{index}."
+    n = len(values)
+    if counts is None:
+        parts = _query_layout(n, False).copy()
+        parts[6::3] = values
+        parts[4:-1:3] = [p] * n
+    else:
+        parts = _query_layout(n, True).copy()
+        end = 3 * n + 4
+        parts[6:end:3] = values
+        parts[end + 2 :: 3] = counts
+        parts[4:-1:3] = [p] * (2 * n)
+    parts[0] = head.replace(_P, p)
+    parts[1] = p
+    parts[3] = _iso8601(timestamp)
+    if tail:
+        parts[-1] = tail.replace(_P, p)
+    return "".join(parts)
+
+
 _MEMBER_LENGTHS: list[int] = [0]
 
 
@@ -182,6 +217,9 @@ def _ones_table(one: str, sep: str) -> Callable[[int], str]:
     return ones
 
 
+_QUERY_ONES = _ones_table("1.0", _SEP)
+
+
 class Encoder:
     """Encodes one request as ``prefix + fragment(d1, 1) + item_sep + ... + suffix``.
 
@@ -213,6 +251,23 @@ class Encoder:
     def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
         """``len(fragment_of(...))``, computed without building the text."""
         return len(self.fragment_of(key, timestamp, payload, index))
+
+    def measure(
+        self, key: MetricKey, timestamp: float, payload: Payload, index: int
+    ) -> tuple[int, str]:
+        """:meth:`size_of` of one compact datum, and the text of its numbers to keep for
+        :meth:`encode_measured` ("" when there is nothing worth keeping).
+
+        Measuring a datum means a pass over its values and counts; keeping their text
+        (values and counts only, not the datum's fields) spares a second pass when the
+        body is asked for, at about the body's size in memory while the request is held.
+        """
+        return self.size_of(key, timestamp, payload, index), ""
+
+    def encode_measured(self, numbers: list[str], request: PutMetricDataRequest) -> bytes:
+        """The body of a request packed with :meth:`measure`; ``numbers`` holds what it
+        returned for each datum, in wire order."""
+        return self.encode_request(request)
 
     def encode(self, namespace: str, datums: list[MetricDatum]) -> bytes:
         """Encode a whole request (no limit checks; the packer does those)."""
@@ -352,6 +407,43 @@ class _JsonEncoder(Encoder):
             size += self._counts_fixed + len(counts)
         return size
 
+    def measure(
+        self, key: MetricKey, timestamp: float, payload: Payload, index: int
+    ) -> tuple[int, str]:
+        if payload.__class__ is tuple:
+            return len(self._fragment(key, timestamp, (), None, payload)), ""
+        if key._wf is self.wire_format:
+            head, tail = key._head, key._tail
+        else:
+            head, tail = self._key_parts(key)
+        sep = self.item_sep
+        values = sep.join(map(_repr, payload))
+        counts = sep.join(map(_repr, payload.values()))  # type: ignore[union-attr]
+        size = len(head) + len(str(int(timestamp))) + len(tail) + self._values_fixed + len(values)
+        if counts == self._ones(len(payload)):
+            return size, values
+        return size + self._counts_fixed + len(counts), f"{values}{_MARK}{counts}"
+
+    def encode_measured(self, numbers: list[str], request: PutMetricDataRequest) -> bytes:
+        sep, values_key, counts_key = self.item_sep, self._values_key, self._counts_key
+        frags = []
+        for key, timestamp, payload, text in zip(
+            request.keys, request.timestamps, request.payloads, numbers, strict=True
+        ):
+            if payload.__class__ is tuple:
+                frags.append(self._fragment(key, timestamp, (), None, payload))
+                continue
+            head, tail = self._key_parts(key)
+            values, mark, counts = text.partition(_MARK)
+            if mark:
+                frags.append(
+                    f"{head}{int(timestamp)}{sep}{values_key}{values}]{sep}{counts_key}{counts}]"
+                    f"{tail}"
+                )
+            else:
+                frags.append(f"{head}{int(timestamp)}{sep}{values_key}{values}]{tail}")
+        return f"{self.prefix(request.namespace)}{sep.join(frags)}{self.suffix}".encode("ascii")
+
     def _fragment(
         self,
         key: MetricKey,
@@ -465,27 +557,58 @@ class _QueryEncoder(Encoder):
             head, tail = key._head, key._tail
         else:
             head, tail = self._key_parts(key)
-        p = f"&MetricData.member.{index}."
-        n = len(payload)
         counts = tuple(map(_qrepr, payload.values()))  # type: ignore[union-attr]
-        # One join over a copy of a template list (see _query_layout): the slots are
-        # filled with C-level slice assignments, no string is made per value.
-        if counts.count(_ONE) == n:
-            parts = _query_layout(n, False).copy()
-            parts[6::3] = map(_qrepr, payload)
-            parts[4:-1:3] = [p] * n
-        else:
-            parts = _query_layout(n, True).copy()
-            end = 3 * n + 4
-            parts[6:end:3] = map(_qrepr, payload)
-            parts[end + 2 :: 3] = counts
-            parts[4:-1:3] = [p] * (2 * n)
-        parts[0] = head.replace(_P, p)
-        parts[1] = p
-        parts[3] = _iso8601(timestamp)
-        if tail:
-            parts[-1] = tail.replace(_P, p)
-        return "".join(parts)
+        return _query_text(
+            head,
+            tail,
+            index,
+            timestamp,
+            tuple(map(_qrepr, payload)),
+            None if counts.count(_ONE) == len(counts) else counts,
+        )
+
+    def measure(
+        self, key: MetricKey, timestamp: float, payload: Payload, index: int
+    ) -> tuple[int, str]:
+        if payload.__class__ is tuple or not payload:
+            return self.size_of(key, timestamp, payload, index), ""
+        head, tail = self._key_parts(key)
+        lp = len(f"&MetricData.member.{index}.")
+        n = len(payload)
+        values = _SEP.join(map(_qrepr, payload))
+        counts = _SEP.join(map(_qrepr, payload.values()))  # type: ignore[union-attr]
+        # Each field is prefix + text; the cached key text holds a 1-character _P per field.
+        size = (
+            len(head) + len(tail) + (head.count(_P) + tail.count(_P)) * (lp - 1)
+            + lp + 10 + len(_iso8601(timestamp))  # the prefix, "Timestamp=", the time
+            + n * lp + _member_lengths(n) + len(values) - (n - 1)
+        )
+        if counts == _QUERY_ONES(n):
+            return size, values
+        size += n * lp + _member_lengths(n) + len(counts) - (n - 1)
+        return size, f"{values}{_MARK}{counts}"
+
+    def encode_measured(self, numbers: list[str], request: PutMetricDataRequest) -> bytes:
+        frags = []
+        for index, (key, timestamp, payload, text) in enumerate(
+            zip(request.keys, request.timestamps, request.payloads, numbers, strict=True), 1
+        ):
+            if not text:  # a statistic set (or no values)
+                frags.append(self.fragment_of(key, timestamp, payload, index))
+                continue
+            head, tail = self._key_parts(key)
+            values, mark, counts = text.partition(_MARK)
+            frags.append(
+                _query_text(
+                    head,
+                    tail,
+                    index,
+                    timestamp,
+                    values.split(_SEP),
+                    counts.split(_SEP) if mark else None,
+                )
+            )
+        return (self.prefix(request.namespace) + "".join(frags)).encode("ascii")
 
     def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
         if payload.__class__ is tuple:
