@@ -252,18 +252,19 @@ class _PutMetricDataPacker(Packer):
         drop: Callable[[Entry, DropReason], None],
     ) -> bool:
         codec = self._codec
-        frags = self._frags
-        measure = codec.measure if frags is None else None
-        numbers = self._numbers
+        measure = codec.measure if self._frags is None else None
         fragment = codec.fragment_of
         sep = len(codec.item_sep)
         size = self._size
         limit_bytes = self._limit_bytes
-        keys, timestamps = self._keys, self._timestamps
-        payloads, attempts = self._payloads, self._attempts
-        samples = self._samples
-        n = len(keys)
+        n = len(self._keys)
         max_datums = self._max_datums
+        # Bound methods: this loop runs once per datum.
+        add_key, add_timestamp = self._keys.append, self._timestamps.append
+        add_payload, add_attempts = self._payloads.append, self._attempts.append
+        add_samples = self._samples.append
+        add_text = (self._frags if self._frags is not None else self._numbers).append
+        popleft = queue.popleft
         spent = 0
         complete = True
         while n < max_datums:
@@ -274,35 +275,32 @@ class _PutMetricDataPacker(Packer):
                 break
             key, ts, payload, tries = entry = queue[0]
             if ts < oldest:
-                queue.popleft()
+                popleft()
                 drop(entry, "expired")
                 continue
             if measure is not None:
-                grow, frag = measure(key, ts, payload, n + 1)
+                grow, text = measure(key, ts, payload, n + 1)
             else:
-                frag = fragment(key, ts, payload, n + 1)
-                grow = len(frag)
+                text = fragment(key, ts, payload, n + 1)
+                grow = len(text)
             if n:
                 grow += sep
             if size + grow > limit_bytes:
                 if n:
                     break
-                queue.popleft()
+                popleft()
                 drop(entry, "too_large")
                 continue
             size += grow
             n += 1
             spent += 1 + (len(payload) >> 4)
-            keys.append(key)
-            timestamps.append(ts)
-            payloads.append(payload)
-            attempts.append(tries)
-            samples.append(payload[0] if payload.__class__ is tuple else fsum(payload.values()))  # type: ignore[union-attr]
-            if frags is not None:
-                frags.append(frag)
-            else:
-                numbers.append(frag)
-            queue.popleft()
+            add_key(key)
+            add_timestamp(ts)
+            add_payload(payload)
+            add_attempts(tries)
+            add_samples(payload[0] if payload.__class__ is tuple else fsum(payload.values()))  # type: ignore[union-attr]
+            add_text(text)
+            popleft()
         self._size = size
         return complete
 

@@ -378,6 +378,10 @@ class _JsonEncoder(Encoder):
         else:
             head, tail = self._key_parts(key)
         sep = self.item_sep
+        if len(payload) == 1:  # the common case of a flush of many series: no joins
+            ((value, count),) = payload.items()
+            if count == 1.0:
+                return f"{head}{int(timestamp)}{sep}{self._values_key}{_repr(value)}]{tail}"
         # One pass over the counts: their text, compared with that of all ones.
         counts = sep.join(map(_repr, payload.values()))  # type: ignore[union-attr]
         if counts == self._ones(len(payload)):
