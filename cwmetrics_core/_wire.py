@@ -16,9 +16,16 @@ strings (no container per key: a flush of many new series allocates nothing that
 garbage collector would keep tracking).
 
 For the two encodings botocore writes itself (botocore JSON and query), an encoder also
-measures a datum's exact size without building its text (:meth:`Encoder.size_of`), so a
+measures a datum's exact size without building its text (:meth:`Encoder.measure`), so a
 boto3 transport sends ``params`` that botocore serializes once, and the body is built only
-when something asks for it (:meth:`Encoder.encode_request`).
+when something asks for it (:meth:`Encoder.encode_measured`). Measuring reads every value
+and count once; it keeps their text (only the numbers, joined), so building the body later
+formats no number twice.
+
+Where the time goes: a datum's values and counts are float objects scattered over the
+heap, and every pass over them (hashing a value to find its cached text) costs a cache
+miss per object; the encoders are written to make one pass over each, and the
+aggregation store's ``entries()`` to copy only what a split needs.
 """
 
 from __future__ import annotations
