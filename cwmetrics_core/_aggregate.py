@@ -103,7 +103,8 @@ def _split(key: MetricKey, ts: float, vals: dict[float, float], max_values: int)
 def entries(gen: Generation, max_values: int) -> Iterator[Entry]:
     """The datums of a sealed generation, lazily, series by series (in the order they were
     first recorded; a series' other periods before its current one); value series split
-    at ``max_values``."""
+    at ``max_values``. This consumes the generation: a split series' dict becomes its
+    first datum (see :func:`_split`)."""
     yield from gen.closed
     older = _by_key(gen.older) if gen.older else {}
     periods = gen.periods
