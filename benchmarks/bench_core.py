@@ -6,7 +6,8 @@ Run: ``.venv/bin/python -m benchmarks.bench_core`` (add ``--json FILE`` to save 
   plain-dict aggregation baseline doing the same bucketing (key -> period -> value -> count)
   in the same process run. Target: within 1.5x.
 * encoding: datums/s of packing + encoding 1000-datum requests, against botocore's own
-  serializer for the same params (JSON 1.0 and query). Target: at least 5x.
+  serializer for the same params (JSON 1.0 and query). Targets: at least 6x (JSON) and
+  5x (query).
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         enc = results["encoding"]
         print(f"encode {fmt}: ours {enc[f'{fmt}_ours_datums_per_s']:,.0f} datums/s, botocore "
               f"{enc[f'{fmt}_botocore_datums_per_s']:,.0f} datums/s, "
-              f"{enc[f'{fmt}_speedup']:.1f}x (target >= 5x)")
+              f"{enc[f'{fmt}_speedup']:.1f}x (target >= {6 if fmt == 'json' else 5}x)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

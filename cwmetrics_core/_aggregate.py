@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from itertools import islice
+from itertools import islice, repeat, starmap
 from typing import TypeVar
 
 from ._errors import CoreStateError
@@ -87,21 +87,39 @@ def _by_key(older: dict[tuple[MetricKey, float], _A]) -> dict[MetricKey, list[tu
     return grouped
 
 
+def _split(key: MetricKey, ts: float, vals: dict[float, float], max_values: int) -> Iterator[Entry]:
+    """``vals`` as datums of at most ``max_values`` values, in order. The sealed dict
+    itself becomes the first one: the values after it are popped off its end (popping
+    reads no value object; every other way of taking them out hashes each one again)
+    and only they are copied."""
+    extra = len(vals) - max_values
+    if extra <= 0:
+        yield (key, ts, vals, 0)
+        return
+    popped = list(starmap(vals.popitem, repeat((), extra)))  # a C-level loop, last first
+    popped.reverse()
+    yield (key, ts, vals, 0)
+    rest = iter(popped)
+    while chunk := dict(islice(rest, max_values)):
+        yield (key, ts, chunk, 0)
+
+
 def entries(gen: Generation, max_values: int) -> Iterator[Entry]:
     """The datums of a sealed generation, lazily, series by series (in the order they were
     first recorded; a series' other periods before its current one); value series split
-    at ``max_values``."""
+    at ``max_values``. This consumes the generation: a split series' dict becomes its
+    first datum (see :func:`_split`)."""
     yield from gen.closed
     older = _by_key(gen.older) if gen.older else {}
     periods = gen.periods
     for key, current in gen.values.items():
-        for ts, vals in (*older.pop(key, ()), (periods[key], current)):
-            if len(vals) <= max_values:
-                yield (key, ts, vals, 0)
-                continue
-            items = iter(vals.items())
-            while chunk := dict(islice(items, max_values)):
-                yield (key, ts, chunk, 0)
+        if key in older:
+            for ts, vals in (*older.pop(key), (periods[key], current)):
+                yield from _split(key, ts, vals, max_values)
+        elif len(current) <= max_values:
+            yield (key, periods[key], current, 0)
+        else:
+            yield from _split(key, periods[key], current, max_values)
     older_stats = _by_key(gen.older_stats) if gen.older_stats else {}
     stat_periods = gen.stat_periods
     for key, acc in gen.stats.items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from math import fsum
 
 from ._limits import Limits
@@ -215,7 +216,9 @@ class _PutMetricDataPacker(Packer):
         "_keys",
         "_limit_bytes",
         "_max_datums",
+        "_numbers",
         "_payloads",
+        "_samples",
         "_size",
         "_timestamps",
         "group",
@@ -231,7 +234,11 @@ class _PutMetricDataPacker(Packer):
         self._timestamps: list[float] = []
         self._payloads: list[Payload] = []
         self._attempts: list[int] = []
+        #: Samples of each datum, summed while its counts are fresh in the CPU cache.
+        self._samples: list[float] = []
         self._frags: list[str] | None = None if codec.measure_only else []
+        #: With a measuring codec: each datum's numbers as text (``codec.measure``).
+        self._numbers: list[str] = []
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -245,16 +252,19 @@ class _PutMetricDataPacker(Packer):
         drop: Callable[[Entry, DropReason], None],
     ) -> bool:
         codec = self._codec
-        frags = self._frags
-        measure = codec.size_of if frags is None else None
+        measure = codec.measure if self._frags is None else None
         fragment = codec.fragment_of
         sep = len(codec.item_sep)
         size = self._size
         limit_bytes = self._limit_bytes
-        keys, timestamps = self._keys, self._timestamps
-        payloads, attempts = self._payloads, self._attempts
-        n = len(keys)
+        n = len(self._keys)
         max_datums = self._max_datums
+        # Bound methods: this loop runs once per datum.
+        add_key, add_timestamp = self._keys.append, self._timestamps.append
+        add_payload, add_attempts = self._payloads.append, self._attempts.append
+        add_samples = self._samples.append
+        add_text = (self._frags if self._frags is not None else self._numbers).append
+        popleft = queue.popleft
         spent = 0
         complete = True
         while n < max_datums:
@@ -265,33 +275,32 @@ class _PutMetricDataPacker(Packer):
                 break
             key, ts, payload, tries = entry = queue[0]
             if ts < oldest:
-                queue.popleft()
+                popleft()
                 drop(entry, "expired")
                 continue
             if measure is not None:
-                grow = measure(key, ts, payload, n + 1)
-                frag = None
+                grow, text = measure(key, ts, payload, n + 1)
             else:
-                frag = fragment(key, ts, payload, n + 1)
-                grow = len(frag)
+                text = fragment(key, ts, payload, n + 1)
+                grow = len(text)
             if n:
                 grow += sep
             if size + grow > limit_bytes:
                 if n:
                     break
-                queue.popleft()
+                popleft()
                 drop(entry, "too_large")
                 continue
             size += grow
             n += 1
             spent += 1 + (len(payload) >> 4)
-            keys.append(key)
-            timestamps.append(ts)
-            payloads.append(payload)
-            attempts.append(tries)
-            if frags is not None:
-                frags.append(frag)  # type: ignore[arg-type]
-            queue.popleft()
+            add_key(key)
+            add_timestamp(ts)
+            add_payload(payload)
+            add_attempts(tries)
+            add_samples(payload[0] if payload.__class__ is tuple else fsum(payload.values()))  # type: ignore[union-attr]
+            add_text(text)
+            popleft()
         self._size = size
         return complete
 
@@ -301,9 +310,7 @@ class _PutMetricDataPacker(Packer):
             return None
         codec = self._codec
         payloads = self._payloads
-        samples = fsum(
-            [fsum(p.values()) if p.__class__ is dict else p[0] for p in payloads]
-        )
+        samples = fsum(self._samples)
         frags = self._frags
         body = (
             None if frags is None
@@ -321,7 +328,7 @@ class _PutMetricDataPacker(Packer):
             codec.wire_format,
             codec.headers,
             size=self._size,
-            encode=codec.encode_request,
+            encode=partial(codec.encode_measured, self._numbers),
         )
         return request, self._attempts
 
@@ -329,6 +336,8 @@ class _PutMetricDataPacker(Packer):
         taken = zip(self._keys, self._timestamps, self._payloads, self._attempts, strict=True)
         queue.extendleft(reversed(list(taken)))
         self._keys, self._timestamps, self._payloads, self._attempts = [], [], [], []
+        self._samples = []
+        self._numbers = []
         if self._frags is not None:
             self._frags = []
         self._size = len(self._codec.prefix(self.group)) + len(self._codec.suffix)

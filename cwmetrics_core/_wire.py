@@ -16,19 +16,26 @@ strings (no container per key: a flush of many new series allocates nothing that
 garbage collector would keep tracking).
 
 For the two encodings botocore writes itself (botocore JSON and query), an encoder also
-measures a datum's exact size without building its text (:meth:`Encoder.size_of`), so a
+measures a datum's exact size without building its text (:meth:`Encoder.measure`), so a
 boto3 transport sends ``params`` that botocore serializes once, and the body is built only
-when something asks for it (:meth:`Encoder.encode_request`).
+when something asks for it (:meth:`Encoder.encode_measured`). Measuring reads every value
+and count once; it keeps their text (only the numbers, joined), so building the body later
+formats no number twice.
+
+Where the time goes: a datum's values and counts are float objects scattered over the
+heap, and every pass over them (hashing a value to find its cached text) costs a cache
+miss per object; the encoders are written to make one pass over each, and the
+aggregation store's ``entries()`` to copy only what a split needs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii
 from operator import add
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._model import MetricDatum, MetricKey, Payload, Unit, WireFormat
 
@@ -83,6 +90,12 @@ class _QueryReprCache(_ReprCache):
 
 
 _qrepr = _QueryReprCache().__getitem__
+#: The text of a count of 1.0 (the same object every time while it is cached).
+_ONE = _qrepr(1.0)
+#: In a datum's kept numbers (:meth:`Encoder.measure`): between the values' and the
+#: counts' texts, and between two query texts (no number's text contains either).
+_MARK = "\x01"
+_SEP = "\x00"
 
 
 class _LengthCache(dict[float, int]):
@@ -118,6 +131,58 @@ def _members(table: list[str], name: str, n: int) -> list[str]:
     return table[:n]
 
 
+_LAYOUTS: dict[tuple[int, bool], list[str]] = {}
+
+
+def _query_layout(n: int, counts: bool) -> list[str]:
+    """The pieces of a query datum of ``n`` values, to copy and fill in:
+    ``[head, p, "Timestamp=", time, p, "Values.member.1=", text, p, ..., tail]`` with
+    the ``Counts`` members after the values when ``counts``; ``p`` is the datum's
+    ``&MetricData.member.N.`` prefix."""
+    layout = _LAYOUTS.get((n, counts))
+    if layout is None:
+        layout = ["", "", "Timestamp=", ""]
+        for name in ("Values", "Counts") if counts else ("Values",):
+            for k in range(1, n + 1):
+                layout += ["", f"{name}.member.{k}=", ""]
+        layout.append("")
+        if len(_LAYOUTS) >= 1024:
+            _LAYOUTS.clear()
+        _LAYOUTS[(n, counts)] = layout
+    return layout
+
+
+def _query_text(
+    head: str,
+    tail: str,
+    index: int,
+    timestamp: float,
+    values: Sequence[str],
+    counts: Sequence[str] | None,
+) -> str:
+    """A value datum's query text from its key's parts and its numbers' texts: one join
+    over a copy of a template list (see :func:`_query_layout`), whose slots are filled
+    with C-level slice assignments (no string is made per value)."""
+    p = f"&MetricData.member.{index}."
+    n = len(values)
+    if counts is None:
+        parts = _query_layout(n, False).copy()
+        parts[6::3] = values
+        parts[4:-1:3] = [p] * n
+    else:
+        parts = _query_layout(n, True).copy()
+        end = 3 * n + 4
+        parts[6:end:3] = values
+        parts[end + 2 :: 3] = counts
+        parts[4:-1:3] = [p] * (2 * n)
+    parts[0] = head.replace(_P, p)
+    parts[1] = p
+    parts[3] = _iso8601(timestamp)
+    if tail:
+        parts[-1] = tail.replace(_P, p)
+    return "".join(parts)
+
+
 _MEMBER_LENGTHS: list[int] = [0]
 
 
@@ -129,11 +194,37 @@ def _member_lengths(n: int) -> int:
     return table[n]
 
 
+def _slot_setter(name: str) -> Callable[[MetricKey, Any], None]:
+    # The slot's descriptor: sets the slot directly (MetricKey refuses ``setattr``).
+    return MetricKey.__dict__[name].__set__  # type: ignore[no-any-return]
+
+
+_set_head = _slot_setter("_head")
+_set_tail = _slot_setter("_tail")
+_set_wf = _slot_setter("_wf")
+
+
 def _set_parts(key: MetricKey, wire_format: WireFormat, head: str, tail: str) -> None:
-    setter = object.__setattr__
-    setter(key, "_head", head)
-    setter(key, "_tail", tail)
-    setter(key, "_wf", wire_format)
+    _set_head(key, head)
+    _set_tail(key, tail)
+    _set_wf(key, wire_format)
+
+
+def _ones_table(one: str, sep: str) -> Callable[[int], str]:
+    """``ones(n)``: ``n`` texts ``one`` joined by ``sep``, i.e. the text of ``n`` counts
+    of 1.0 (which a datum leaves out: comparing texts is cheaper than a pass over the
+    counts). Built on demand."""
+    table = [""]
+
+    def ones(n: int) -> str:
+        while len(table) <= n:
+            table.append(sep.join([one] * len(table)))
+        return table[n]
+
+    return ones
+
+
+_QUERY_ONES = _ones_table("1.0", _SEP)
 
 
 class Encoder:
@@ -167,6 +258,23 @@ class Encoder:
     def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
         """``len(fragment_of(...))``, computed without building the text."""
         return len(self.fragment_of(key, timestamp, payload, index))
+
+    def measure(
+        self, key: MetricKey, timestamp: float, payload: Payload, index: int
+    ) -> tuple[int, str]:
+        """:meth:`size_of` of one compact datum, and the text of its numbers to keep for
+        :meth:`encode_measured` ("" when there is nothing worth keeping).
+
+        Measuring a datum means a pass over its values and counts; keeping their text
+        (values and counts only, not the datum's fields) spares a second pass when the
+        body is asked for, at about the body's size in memory while the request is held.
+        """
+        return self.size_of(key, timestamp, payload, index), ""
+
+    def encode_measured(self, numbers: list[str], request: PutMetricDataRequest) -> bytes:
+        """The body of a request packed with :meth:`measure`; ``numbers`` holds what it
+        returned for each datum, in wire order."""
+        return self.encode_request(request)
 
     def encode(self, namespace: str, datums: list[MetricDatum]) -> bytes:
         """Encode a whole request (no limit checks; the packer does those)."""
@@ -211,7 +319,9 @@ class _JsonEncoder(Encoder):
         self._dim_name = "{" + q("Name")
         self._dim_value = sep + q("Value")
         self._ts_key = sep + q("Timestamp")
-        self._tails: dict[tuple[Unit, int], str] = {}
+        #: The key's text after its data, by unit (storage resolution 60).
+        self._tails: dict[Unit, str] = {}
+        self._ones = _ones_table("1.0", item_sep)
         self.headers = {
             "Content-Type": "application/x-amz-json-1.0",
             "X-Amz-Target": JSON_TARGET,
@@ -228,24 +338,39 @@ class _JsonEncoder(Encoder):
     def _key_parts(self, key: MetricKey) -> tuple[str, str]:
         if key._wf is self.wire_format:
             return key._head, key._tail
-        head = self._name_key + _jstr(key.name)
-        if key.dimensions:
+        dims = key.dimensions
+        if not dims:
+            head = f"{self._name_key}{_jstr(key.name)}{self._ts_key}"
+        elif len(dims) == 1:
+            ((n, v),) = dims
+            head = (
+                f"{self._name_key}{_jstr(key.name)}{self._dims_key}{self._dim_name}{_jstr(n)}"
+                f"{self._dim_value}{_jstr(v)}}}]{self._ts_key}"
+            )
+        else:
             dn, dv = self._dim_name, self._dim_value
-            dims = [dn + _jstr(n) + dv + _jstr(v) + "}" for n, v in key.dimensions]
-            head += self._dims_key + self.item_sep.join(dims) + "]"
-        head += self._ts_key
-        tails = self._tails
-        tail = tails.get((key.unit, key.storage_resolution))
+            text = self.item_sep.join([f"{dn}{_jstr(n)}{dv}{_jstr(v)}}}" for n, v in dims])
+            head = f"{self._name_key}{_jstr(key.name)}{self._dims_key}{text}]{self._ts_key}"
+        unit = key.unit
+        tail = self._tails.get(unit) if key.storage_resolution == 60 else None
         if tail is None:
-            sep, q = self.item_sep, self._q
-            tail = ""
-            if key.unit is not _NO_UNIT:
-                tail += sep + q("Unit") + _jstr(key.unit.value)
-            if key.storage_resolution != 60:
-                tail += sep + q("StorageResolution") + str(key.storage_resolution)
-            tail = tails[(key.unit, key.storage_resolution)] = tail + "}"
-        _set_parts(key, self.wire_format, head, tail)
+            tail = self._tail_of(unit, key.storage_resolution)
+        _set_head(key, head)
+        _set_tail(key, tail)
+        _set_wf(key, self.wire_format)
         return head, tail
+
+    def _tail_of(self, unit: Unit, storage_resolution: int) -> str:
+        sep, q = self.item_sep, self._q
+        tail = ""
+        if unit is not _NO_UNIT:
+            tail += sep + q("Unit") + _jstr(unit.value)
+        if storage_resolution != 60:
+            tail += sep + q("StorageResolution") + str(storage_resolution)
+        tail += "}"
+        if storage_resolution == 60:
+            self._tails[unit] = tail
+        return tail
 
     def fragment(self, datum: MetricDatum, index: int) -> str:
         return self._fragment(
@@ -260,11 +385,21 @@ class _JsonEncoder(Encoder):
         else:
             head, tail = self._key_parts(key)
         sep = self.item_sep
-        data = self._values_key + sep.join(map(_repr, payload)) + "]"
-        counts = payload.values()  # type: ignore[union-attr]
-        if len(counts) != list(counts).count(1.0):
-            data += sep + self._counts_key + sep.join(map(_repr, counts)) + "]"
-        return head + str(int(timestamp)) + sep + data + tail
+        if len(payload) == 1:  # the common case of a flush of many series: no joins
+            ((value, count),) = payload.items()
+            if count == 1.0:
+                return f"{head}{int(timestamp)}{sep}{self._values_key}{_repr(value)}]{tail}"
+        # One pass over the counts: their text, compared with that of all ones.
+        counts = sep.join(map(_repr, payload.values()))  # type: ignore[union-attr]
+        if counts == self._ones(len(payload)):
+            return (
+                f"{head}{int(timestamp)}{sep}{self._values_key}{sep.join(map(_repr, payload))}]"
+                f"{tail}"
+            )
+        return (
+            f"{head}{int(timestamp)}{sep}{self._values_key}{sep.join(map(_repr, payload))}]"
+            f"{sep}{self._counts_key}{counts}]{tail}"
+        )
 
     def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
         if payload.__class__ is tuple:
@@ -274,15 +409,51 @@ class _JsonEncoder(Encoder):
         else:
             head, tail = self._key_parts(key)
         n = len(payload)
-        seps = len(self.item_sep) * (n - 1)
         size = (
-            len(head) + len(str(int(timestamp))) + len(tail) + self._values_fixed + seps
-            + sum(map(_rlen, payload))
+            len(head) + len(str(int(timestamp))) + len(tail) + self._values_fixed
+            + len(self.item_sep) * (n - 1) + sum(map(_rlen, payload))
         )
-        counts = payload.values()  # type: ignore[union-attr]
-        if n != list(counts).count(1.0):
-            size += self._counts_fixed + seps + sum(map(_rlen, counts))
+        counts = self.item_sep.join(map(_repr, payload.values()))  # type: ignore[union-attr]
+        if counts != self._ones(n):
+            size += self._counts_fixed + len(counts)
         return size
+
+    def measure(
+        self, key: MetricKey, timestamp: float, payload: Payload, index: int
+    ) -> tuple[int, str]:
+        if payload.__class__ is tuple:
+            return len(self._fragment(key, timestamp, (), None, payload)), ""
+        if key._wf is self.wire_format:
+            head, tail = key._head, key._tail
+        else:
+            head, tail = self._key_parts(key)
+        sep = self.item_sep
+        values = sep.join(map(_repr, payload))
+        counts = sep.join(map(_repr, payload.values()))  # type: ignore[union-attr]
+        size = len(head) + len(str(int(timestamp))) + len(tail) + self._values_fixed + len(values)
+        if counts == self._ones(len(payload)):
+            return size, values
+        return size + self._counts_fixed + len(counts), f"{values}{_MARK}{counts}"
+
+    def encode_measured(self, numbers: list[str], request: PutMetricDataRequest) -> bytes:
+        sep, values_key, counts_key = self.item_sep, self._values_key, self._counts_key
+        frags = []
+        for key, timestamp, payload, text in zip(
+            request.keys, request.timestamps, request.payloads, numbers, strict=True
+        ):
+            if payload.__class__ is tuple:
+                frags.append(self._fragment(key, timestamp, (), None, payload))
+                continue
+            head, tail = self._key_parts(key)
+            values, mark, counts = text.partition(_MARK)
+            if mark:
+                frags.append(
+                    f"{head}{int(timestamp)}{sep}{values_key}{values}]{sep}{counts_key}{counts}]"
+                    f"{tail}"
+                )
+            else:
+                frags.append(f"{head}{int(timestamp)}{sep}{values_key}{values}]{tail}")
+        return f"{self.prefix(request.namespace)}{sep.join(frags)}{self.suffix}".encode("ascii")
 
     def _fragment(
         self,
@@ -391,20 +562,72 @@ class _QueryEncoder(Encoder):
     def fragment_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> str:
         if payload.__class__ is tuple:
             return self._fragment(key, timestamp, (), None, payload, index)
-        counts = tuple(payload.values())  # type: ignore[union-attr]
-        return self._fragment(
-            key,
-            timestamp,
-            tuple(payload),
-            None if counts.count(1.0) == len(counts) else counts,
-            None,
+        if not payload:
+            return self._fragment(key, timestamp, (), None, None, index)
+        if key._wf is WireFormat.QUERY:
+            head, tail = key._head, key._tail
+        else:
+            head, tail = self._key_parts(key)
+        counts = tuple(map(_qrepr, payload.values()))  # type: ignore[union-attr]
+        return _query_text(
+            head,
+            tail,
             index,
+            timestamp,
+            tuple(map(_qrepr, payload)),
+            None if counts.count(_ONE) == len(counts) else counts,
         )
+
+    def measure(
+        self, key: MetricKey, timestamp: float, payload: Payload, index: int
+    ) -> tuple[int, str]:
+        if payload.__class__ is tuple or not payload:
+            return self.size_of(key, timestamp, payload, index), ""
+        head, tail = self._key_parts(key)
+        lp = len(f"&MetricData.member.{index}.")
+        n = len(payload)
+        values = _SEP.join(map(_qrepr, payload))
+        counts = _SEP.join(map(_qrepr, payload.values()))  # type: ignore[union-attr]
+        # Each field is prefix + text; the cached key text holds a 1-character _P per field.
+        size = (
+            len(head) + len(tail) + (head.count(_P) + tail.count(_P)) * (lp - 1)
+            + lp + 10 + len(_iso8601(timestamp))  # the prefix, "Timestamp=", the time
+            + n * lp + _member_lengths(n) + len(values) - (n - 1)
+        )
+        if counts == _QUERY_ONES(n):
+            return size, values
+        size += n * lp + _member_lengths(n) + len(counts) - (n - 1)
+        return size, f"{values}{_MARK}{counts}"
+
+    def encode_measured(self, numbers: list[str], request: PutMetricDataRequest) -> bytes:
+        frags = []
+        for index, (key, timestamp, payload, text) in enumerate(
+            zip(request.keys, request.timestamps, request.payloads, numbers, strict=True), 1
+        ):
+            if not text:  # a statistic set (or no values)
+                frags.append(self.fragment_of(key, timestamp, payload, index))
+                continue
+            head, tail = self._key_parts(key)
+            values, mark, counts = text.partition(_MARK)
+            frags.append(
+                _query_text(
+                    head,
+                    tail,
+                    index,
+                    timestamp,
+                    values.split(_SEP),
+                    counts.split(_SEP) if mark else None,
+                )
+            )
+        return (self.prefix(request.namespace) + "".join(frags)).encode("ascii")
 
     def size_of(self, key: MetricKey, timestamp: float, payload: Payload, index: int) -> int:
         if payload.__class__ is tuple:
             return len(self._fragment(key, timestamp, (), None, payload, index))
-        head, tail = self._key_parts(key)
+        if key._wf is WireFormat.QUERY:
+            head, tail = key._head, key._tail
+        else:
+            head, tail = self._key_parts(key)
         lp = len(f"&MetricData.member.{index}.")
         n = len(payload)
         # Each field is prefix + text; the cached key text holds a 1-character _P per field.
@@ -413,9 +636,9 @@ class _QueryEncoder(Encoder):
             + lp + 10 + len(_iso8601(timestamp))  # the prefix, "Timestamp=", the time
             + n * lp + _member_lengths(n) + sum(map(_qlen, payload))
         )
-        counts = payload.values()  # type: ignore[union-attr]
-        if n != list(counts).count(1.0):
-            size += n * lp + _member_lengths(n) + sum(map(_qlen, counts))
+        counts = tuple(map(_qrepr, payload.values()))  # type: ignore[union-attr]
+        if counts.count(_ONE) != n:
+            size += n * lp + _member_lengths(n) + sum(map(len, counts))
         return size
 
     def _fragment(

@@ -97,3 +97,50 @@ def test_form_quoting_matches_urllib() -> None:
 
     for text in ["a b+c/d", "snow & ice=1%", "Caf\u00e9 \u2603", "~._-AZaz09", "\x00\x7f", ""]:
         assert quote_plus(text) == reference(text)
+
+
+def _split_series_requests(fmt: WireFormat) -> list[PutMetricDataRequest]:
+    """Series with several datums' worth of values (split at 150), in two periods, with
+    counts of 1.0 only and mixed counts, one value each, and no dimensions / several."""
+    core: MetricsCore = make_core(wire_format=fmt)
+    many = MetricKey("App/Svc", "Many", {"Op": "get", "Host": "h 1"}, "Milliseconds")
+    ones = MetricKey("App/Svc", "Ones", {}, "Count", 1)
+    single = MetricKey("App/Svc", "Single", {"S": "s1"})
+    for v in range(400):  # 400 distinct values, some seen twice, in the current period
+        core.record_value(many, v / 7, T0 + 60, count=2.0 if v % 3 == 0 else 1.0)
+    for v in range(170):  # an older period of the same series (recorded after it)
+        core.record_value(many, -v * 1e15, T0)
+    for v in range(301):
+        core.record_value(ones, v + 0.5, T0)
+    core.record_value(single, 1e-7, T0, count=0.25)
+    core.flush(T0 + 200)
+    return [batch.request for batch in core.batches_to_send(T0 + 200)]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "protocol"),
+    [(WireFormat.BOTOCORE_JSON, "json"), (WireFormat.QUERY, "query"), (WireFormat.JSON, "")],
+)
+def test_split_series_encode_exactly(fmt: WireFormat, protocol: str) -> None:
+    requests = _split_series_requests(fmt)
+    datums = [d for request in requests for d in request.datums]
+    # 400 + 170 values -> 3 + 2 datums (the period left first comes first); 301 -> 3
+    # datums; one single value.
+    assert [(d.key.name, len(d.values or ())) for d in datums] == [
+        ("Many", 150), ("Many", 150), ("Many", 100), ("Many", 150), ("Many", 20),
+        ("Ones", 150), ("Ones", 150), ("Ones", 1), ("Single", 1),
+    ]  # fmt: skip
+    # Values in the order they were first recorded, each once, with its count.
+    assert [v for d in datums[:3] for v in d.values or ()] == [v / 7 for v in range(400)]
+    assert [c for d in datums[:3] for c in d.counts or ()] == [
+        2.0 if v % 3 == 0 else 1.0 for v in range(400)
+    ]
+    assert [v for d in datums[3:5] for v in d.values or ()] == [-v * 1e15 for v in range(170)]
+    assert all(d.counts is None for d in datums[5:8])  # all ones: no Counts
+    assert datums[8].counts == (0.25,)
+    for request in requests:
+        assert request.size == len(request.body)
+        if protocol:
+            assert request.body == botocore_body(request.params, protocol)
+        else:
+            assert json.loads(request.body) == json.loads(botocore_body(request.params, "json"))
