@@ -284,6 +284,18 @@ class MetricKey:
         identity = (ns, metric_name, dims, parsed_unit.value, storage_resolution)
         return _intern(cls, identity, parsed_unit)
 
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: DimensionsLike = (),
+        unit: Unit | str = Unit.NONE,
+        storage_resolution: int = 60,
+    ) -> None:
+        # The signature only (for readers and tools): __new__ validated and interned the
+        # key, and the returned key may be an existing one, so nothing is set here.
+        pass
+
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"MetricKey is immutable; cannot set {name!r}")
 
