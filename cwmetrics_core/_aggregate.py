@@ -278,11 +278,29 @@ class AggregationStore:
         pop = pending.popleft
         quantize, admit, max_values = self.quantize, self.admit, self.max_values
         values, periods = self.values, self.periods
+        gen = self.gen
+        stats, stat_periods = gen.stats, gen.stat_periods
         full = False
         recorded = 0.0
         for _ in range(len(pending)):
             key, value, timestamp, count = pop()
             if count is None:  # a statistic-set observation (enqueue_statistic)
+                acc = stats.get(key)
+                if (
+                    acc is not None
+                    and quantize is None
+                    and stat_periods[key] == timestamp - timestamp % key.storage_resolution
+                    and -(2.0**360) <= acc[1] + value <= 2.0**360
+                    and acc[0] + 1.0 <= 2.0**360
+                ):  # the common case, merged here: add_statistics does the rest
+                    acc[0] += 1.0
+                    acc[1] += value
+                    if value < acc[2]:
+                        acc[2] = value
+                    if value > acc[3]:
+                        acc[3] = value
+                    recorded += 1.0
+                    continue
                 full |= self.add_statistics(key, 1.0, value, value, value, timestamp)
                 continue
             if quantize is not None:
