@@ -682,9 +682,9 @@ def emf(r: dict[str, Any], charts: list[str]) -> list[str]:
             "binds the dimensions to a logger built per series before the timed loop, so its "
             "per-sample call passes no dimensions and appends the value to a list; ours "
             "passes the dimensions on every call (the seed's `put_metric` shape), looks up "
-            "the series' validated key, validates the value, takes the reporter's lock and "
-            "adds the value to the series' count of that value (section 1's layer table "
-            "shows what each step costs).",
+            "the series' validated key, validates the value and queues it, and every 256 "
+            "samples folds the queue into each series' count per value under the "
+            "reporter's lock (section 1's layer table shows what each step costs).",
             "",
         ]
     return lines
