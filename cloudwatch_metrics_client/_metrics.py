@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from cwmetrics_core import (
     CoreStateError,
@@ -154,8 +154,6 @@ class Metrics:
         #: Timer.series (no added dimension), or (Timer.series, added items) -> MetricKey.
         self._timer_keys: dict[str | tuple[str, tuple[tuple[str, str], ...]], MetricKey] = {}
         self._reporter: BaseReporter[Any] | None = None
-        self._record: Callable[[MetricKey, float, float, float], None] = _no_reporter
-        self._record_statistic: Callable[[MetricKey, float, float], None] = _no_reporter
         self._now: Callable[[], float] = time.time
         if reporter is not None:
             self.reporter = reporter
@@ -181,8 +179,6 @@ class Metrics:
     @reporter.setter
     def reporter(self, reporter: BaseReporter[Any]) -> None:
         # Bound once here: the hot path calls these without looking at the reporter.
-        self._record = reporter.record
-        self._record_statistic = reporter.record_statistic
         self._now = reporter.clock.time
         self._reporter = reporter
 
@@ -310,10 +306,16 @@ class Metrics:
             if key is None:
                 key = self.key(name, unit, dimensions, storage_resolution)
             ts = self._now() if timestamp is None else self._timestamp(timestamp)
+            # The reporter's record()/record_statistic(), one call shorter: its lock-free
+            # recorder, read at each call (a fork replaces it), and a fold when it asks.
+            reporter = self._reporter
+            if reporter is None:
+                _no_reporter()
             if statistic:
-                self._record_statistic(key, value, ts)
-            else:
-                self._record(key, value, ts, count)
+                if reporter.statistic_recorder(key, value, ts):
+                    reporter.fold()
+            elif reporter.recorder(key, value, ts, count):
+                reporter.fold()
         except UsageError as exc:
             self._rejected(exc, name)
 
@@ -450,19 +452,21 @@ class Metrics:
                     self._timer_keys.clear()
                 self._timer_keys[cache_key] = key
             now = self._now()
-            self._record(key, duration if duration > 0 else 0.0, now, 1.0)
+            reporter = self._require_reporter()
+            if reporter.recorder(key, duration if duration > 0 else 0.0, now, 1.0):
+                reporter.fold()
             if failed and timer.count_failures:
                 fail_key = self.key(timer.failures_name, Unit.COUNT, dims)
-                self._require_reporter().record_statistic(fail_key, 1.0, now)
+                reporter.record_statistic(fail_key, 1.0, now)
         except Exception as exc:  # noqa: BLE001 - must not break the timed call
-            reporter = self._reporter
-            if reporter is None:
+            current = self._reporter
+            if current is None:
                 log.warning("could not record timing %r: %s", timer.name, exc)
             else:
-                reporter.count_invalid(timer.name, exc)
+                current.count_invalid(timer.name, exc)
 
 
-def _no_reporter(*args: object) -> None:
+def _no_reporter(*args: object) -> NoReturn:
     """``Metrics`` records here until it has a reporter."""
     raise CoreStateError("no reporter: pass one to Metrics(...) or call with_reporter()")
 

@@ -169,9 +169,13 @@ class BaseReporter(Generic[TransportT]):
         """The lock, the core and the counters: new ones (construction, after fork)."""
         self._lock = threading.Lock()
         self._core = MetricsCore(self._config, now=self._clock.time())
-        # The recording path's one method, bound once (see record()).
-        self._add_value = self._core.value_recorder
-        self._add_statistic = self._core.statistic_recorder
+        #: The current core's lock-free recorder (``MetricsCore.value_recorder``):
+        #: ``recorder(key, value, timestamp, count)`` validates and queues; when it returns
+        #: True, call :meth:`fold`. What :meth:`record` does, one call shorter: ``Metrics``
+        #: reads it at each call (never caches it: a fork replaces the core).
+        self.recorder = self._core.value_recorder
+        #: The same for one statistic-set observation (``record_statistic``).
+        self.statistic_recorder = self._core.statistic_recorder
         self._invalid_dropped = 0
         self._background_errors = 0
         self._invalid_seen: set[object] = set()
@@ -261,10 +265,13 @@ class BaseReporter(Generic[TransportT]):
             CoreStateError: the reporter was stopped.
             InvalidMetricError / MetricTypeError: a bad value, count or timestamp.
         """
-        if self._add_value(key, value, timestamp, count):
-            self._fold()
+        if self.recorder(key, value, timestamp, count):
+            self.fold()
 
-    def _fold(self) -> None:
+    def fold(self) -> None:
+        """Fold what the lock-free recorders queued into the buffer (under the lock), and
+        wake the loop when a full request is ready. Call it when ``recorder`` or
+        ``statistic_recorder`` returns True."""
         # `with`, not acquire()/try: a KeyboardInterrupt between acquire() and `try` would
         # leave the lock held for good.
         with self._lock:
@@ -300,8 +307,8 @@ class BaseReporter(Generic[TransportT]):
             CoreStateError: the reporter was stopped.
             InvalidMetricError / MetricTypeError: a bad value or timestamp.
         """
-        if self._add_statistic(key, value, timestamp):
-            self._fold()
+        if self.statistic_recorder(key, value, timestamp):
+            self.fold()
 
     def count_invalid(self, name: object, exc: Exception) -> None:
         """``errors="log"``: count a rejected call (``stats.invalid_dropped``); log it
