@@ -156,15 +156,16 @@ def hot_path_rows(h: dict[str, float]) -> list[list[str]]:
             None,
         ),
         (
-            "`Metrics.put_value` (keywords, the key cache, the clock, then `reporter.record`)",
+            "`Metrics.put_value` (keywords, the key cache, the clock, then the reporter's "
+            "`recorder`), vs the recorder",
             h["metrics_put_value"],
-            h["metrics_put_value"] - h["core_locked"],
+            h["metrics_put_value"] - h["core_record_value"],
         ),
         (
-            "`CloudWatchSyncMetrics.put_metric` (the same from the class-level call, vs "
-            "`reporter.record`)",
+            "`CloudWatchSyncMetrics.put_metric` (the same from the class-level call), vs "
+            "the recorder",
             h["facade_put_metric"],
-            h["facade_put_metric"] - h["core_locked"],
+            h["facade_put_metric"] - h["core_record_value"],
         ),
         (
             "`await CloudWatchAsyncMetrics.put_metric` (vs the sync facade)",
@@ -182,13 +183,13 @@ def hot_path_why(h: dict[str, float]) -> list[str]:
     return [
         (
             f"Why `put_metric` is {facade / floor:.2f}x the floor and not 1.5x: the floor is "
-            "one Python call doing three dict operations. `put_metric` is four calls "
-            "(the class-level `put_metric`, `Metrics._put_value`, `reporter.record`, the "
-            "store's `enqueue_value`), each with its arguments, plus a 1-in-256 fold that "
-            "does the floor's dict work; the layers above add "
-            f"{h['core_locked'] - h['core_record_value']:+,.0f} ns (one call) and "
-            f"{facade - h['core_locked']:+,.0f} ns (two calls, the key cache and the clock) "
-            f"to the recorder's {h['core_record_value']:,.0f} ns. What is left is the cost of "
+            "one Python call doing three dict operations. `put_metric` is three calls "
+            "(the class-level `put_metric` with keywords, `Metrics._put_value`, and the "
+            "store's `enqueue_value` through the reporter's `recorder`), each with its "
+            "arguments, plus a 1-in-256 fold that does the floor's dict work; the two outer "
+            f"calls with the key cache and the clock add {facade - h['core_record_value']:+,.0f}"
+            f" ns to the recorder's {h['core_record_value']:,.0f} ns. What is left is the "
+            "cost of "
             "those calls in CPython, not work that can be removed: the recording path has "
             "no lock, no Python-level hash (keys are interned) and no object per value. "
             "Instruction counts (callgrind, 10,000 events, no timing noise) say the same: "
