@@ -311,10 +311,7 @@ class Metrics:
             reporter = self._reporter
             if reporter is None:
                 _no_reporter()
-            if statistic:
-                if reporter.statistic_recorder(key, value, ts):
-                    reporter.fold()
-            elif reporter.recorder(key, value, ts, count):
+            if reporter.recorder(key, value, ts, None if statistic else count):
                 reporter.fold()
         except UsageError as exc:
             self._rejected(exc, name)
