@@ -207,7 +207,6 @@ class AggregationStore:
             -(2.0**-360) < value < 2.0**-360 and value
         ):
             bad_value("Value", value)
-        # count None: one statistic-set observation (nothing to check).
         if (count.__class__ is not float or count != 1.0) and count is not None:
             count = check_count(count)
         if timestamp.__class__ is not float:
