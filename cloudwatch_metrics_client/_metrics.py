@@ -311,7 +311,10 @@ class Metrics:
             reporter = self._reporter
             if reporter is None:
                 _no_reporter()
-            if reporter.recorder(key, value, ts, None if statistic else count):
+            if statistic:
+                if reporter.statistic_recorder(key, value, ts):
+                    reporter.fold()
+            elif reporter.recorder(key, value, ts, count):
                 reporter.fold()
         except UsageError as exc:
             self._rejected(exc, name)

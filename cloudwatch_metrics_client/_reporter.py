@@ -170,11 +170,12 @@ class BaseReporter(Generic[TransportT]):
         self._lock = threading.Lock()
         self._core = MetricsCore(self._config, now=self._clock.time())
         #: The current core's lock-free recorder (``MetricsCore.value_recorder``):
-        #: ``recorder(key, value, timestamp, count)`` validates and queues (``count=None``:
-        #: one observation for the statistic set); when it returns True, call
-        #: :meth:`fold`. What :meth:`record` does, one call shorter: ``Metrics`` reads it
-        #: at each call (never caches it: a fork replaces the core).
+        #: ``recorder(key, value, timestamp, count)`` validates and queues; when it returns
+        #: True, call :meth:`fold`. What :meth:`record` does, one call shorter: ``Metrics``
+        #: reads it at each call (never caches it: a fork replaces the core).
         self.recorder = self._core.value_recorder
+        #: The same for one statistic-set observation (``record_statistic``).
+        self.statistic_recorder = self._core.statistic_recorder
         self._invalid_dropped = 0
         self._background_errors = 0
         self._invalid_seen: set[object] = set()
@@ -269,8 +270,8 @@ class BaseReporter(Generic[TransportT]):
 
     def fold(self) -> None:
         """Fold what the lock-free recorders queued into the buffer (under the lock), and
-        wake the loop when a full request is ready. Call it when ``recorder`` returns
-        True."""
+        wake the loop when a full request is ready. Call it when ``recorder`` or
+        ``statistic_recorder`` returns True."""
         # `with`, not acquire()/try: a KeyboardInterrupt between acquire() and `try` would
         # leave the lock held for good.
         with self._lock:
@@ -306,7 +307,7 @@ class BaseReporter(Generic[TransportT]):
             CoreStateError: the reporter was stopped.
             InvalidMetricError / MetricTypeError: a bad value or timestamp.
         """
-        if self.recorder(key, value, timestamp, None):
+        if self.statistic_recorder(key, value, timestamp):
             self.fold()
 
     def count_invalid(self, name: object, exc: Exception) -> None:

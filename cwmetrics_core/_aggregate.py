@@ -176,11 +176,10 @@ class AggregationStore:
 
     # ------------------------------------------------------------------ recording
     def enqueue_value(
-        self, key: MetricKey, value: float, timestamp: float, count: float | None = 1.0
+        self, key: MetricKey, value: float, timestamp: float, count: float = 1.0
     ) -> bool:
         """Validate ``count`` observations of ``value`` at ``timestamp`` and queue them for
-        the next :meth:`fold`: the recording path's one method. ``count=None`` queues one
-        observation for the series' statistic set (SampleCount/Sum/Minimum/Maximum).
+        the next :meth:`fold`: the recording path's one method.
 
         Lock-free: it only appends to a ``deque`` (atomic), so any number of threads may
         call it at once, and concurrently with the owner's locked calls. Errors are raised
@@ -207,7 +206,7 @@ class AggregationStore:
             -(2.0**-360) < value < 2.0**-360 and value
         ):
             bad_value("Value", value)
-        if (count.__class__ is not float or count != 1.0) and count is not None:
+        if count.__class__ is not float or count != 1.0:
             count = check_count(count)
         if timestamp.__class__ is not float:
             timestamp = as_number("Timestamp", timestamp)
@@ -225,6 +224,31 @@ class AggregationStore:
         pending.append((key, value, timestamp, count))
         return len(pending) >= 256  # FOLD_AT
 
+    def enqueue_statistic(self, key: MetricKey, value: float, timestamp: float) -> bool:
+        """Validate one observation for the series' statistic set and queue it, as
+        :meth:`enqueue_value` (same errors, same result)."""
+        # Literal bounds are folded to constants by the compiler (the hot path); they are
+        # MAX_VALUE, MIN_NONZERO_VALUE and MAX_EPOCH_SECONDS from _limits, which
+        # test_limits_table_matches_the_hot_path checks. Other number types take the exact
+        # check (same verdicts: 10**400 is too large, not inf).
+        if value.__class__ is not float:
+            value = check_value(value)
+        elif not -(2.0**360) <= value <= 2.0**360 or (
+            -(2.0**-360) < value < 2.0**-360 and value
+        ):
+            bad_value("Value", value)
+        if timestamp.__class__ is not float:
+            timestamp = as_number("Timestamp", timestamp)
+        if not 0.0 < timestamp < 1e11:
+            check_timestamp(timestamp)
+        if key.__class__ is not MetricKey:
+            check_key(key)
+        if self.closed is not None:  # last, as in enqueue_value
+            raise CoreStateError(self.closed)
+        pending = self.pending
+        pending.append((key, value, timestamp, None))
+        return len(pending) >= 256  # FOLD_AT
+
     def add_value(
         self, key: MetricKey, value: float, timestamp: float, count: float = 1.0
     ) -> bool:
@@ -237,8 +261,8 @@ class AggregationStore:
         return self.fold()
 
     def add_statistic(self, key: MetricKey, value: float, timestamp: float) -> bool:
-        """One statistic-set observation: ``enqueue_value(..., None)`` then :meth:`fold`."""
-        self.enqueue_value(key, value, timestamp, None)
+        """:meth:`enqueue_statistic` then :meth:`fold` (as :meth:`add_value`)."""
+        self.enqueue_statistic(key, value, timestamp)
         return self.fold()
 
     def fold(self) -> bool:
@@ -260,7 +284,7 @@ class AggregationStore:
         recorded = 0.0
         for _ in range(len(pending)):
             key, value, timestamp, count = pop()
-            if count is None:  # a statistic-set observation (enqueue_value's count=None)
+            if count is None:  # a statistic-set observation (enqueue_statistic)
                 acc = stats.get(key)
                 if (
                     acc is not None

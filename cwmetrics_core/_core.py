@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import math
 from collections.abc import Callable
 
@@ -208,10 +207,9 @@ class MetricsCore:
         )
 
     @property
-    def value_recorder(self) -> Callable[[MetricKey, float, float, float | None], bool]:
+    def value_recorder(self) -> Callable[[MetricKey, float, float, float], bool]:
         """A lock-free :meth:`record_value` for threaded drivers to bind once: it validates
-        (same arguments and errors, raised at the call) and queues the observation;
-        ``count=None`` queues one observation for the series' statistic set.
+        (same arguments and errors, raised at the call) and queues the observation.
 
         It may be called from any number of threads at once, without the lock that guards
         every other call. It returns True when enough observations wait that the driver
@@ -225,9 +223,8 @@ class MetricsCore:
 
     @property
     def statistic_recorder(self) -> Callable[[MetricKey, float, float], bool]:
-        """The lock-free :meth:`record_statistic_value`, as :attr:`value_recorder`: that
-        same recorder with ``count=None`` (what a threaded driver may call directly)."""
-        return functools.partial(self._store.enqueue_value, count=None)
+        """The lock-free :meth:`record_statistic_value`, as :attr:`value_recorder`."""
+        return self._store.enqueue_statistic
 
     def fold(self) -> bool:
         """Fold what the lock-free recorders queued into the buffer.

@@ -244,14 +244,16 @@ def test_error_message_truncates_huge_values() -> None:
 
 
 def test_limits_table_matches_the_hot_path() -> None:
-    """The recording path (the store's enqueue_value, behind record_value) inlines the bounds
+    """The recording path (the store's enqueue_*, behind record_value) inlines the bounds
     as literals for speed; they must equal the table."""
     import inspect
 
     from cwmetrics_core._aggregate import AggregationStore
     from cwmetrics_core._limits import MAX_EPOCH_SECONDS, MAX_VALUE, MIN_NONZERO_VALUE
 
-    source = inspect.getsource(AggregationStore.enqueue_value)
+    source = inspect.getsource(AggregationStore.enqueue_value) + inspect.getsource(
+        AggregationStore.enqueue_statistic
+    )
     assert MAX_VALUE == 2.0**360 and "2.0**360" in source
     assert MIN_NONZERO_VALUE == 2.0**-360 and "2.0**-360" in source
     assert MAX_EPOCH_SECONDS == 1e11 and "< 1e11" in source
